@@ -1,0 +1,46 @@
+"""adain-nst: arbitrary style transfer (AdaIN) and Gatys et al. optimisation in PyTorch."""
+
+from importlib.metadata import PackageNotFoundError, version
+
+from .adain import AdaIN, adaptive_instance_norm, calc_mean_std
+from .color import coral, transfer_luminance
+from .decoder import Decoder, DecoderConfig
+from .encoder import EncoderConfig, VGGEncoder, layer_names
+from .errors import (
+    AdainNSTError,
+    ChecksumError,
+    ConfigError,
+    ImageReadError,
+    InputError,
+    WeightsNotFoundError,
+)
+from .image import load_image, save_image
+from .model import AdaINModel
+
+try:
+    __version__ = version("adain-nst")
+except PackageNotFoundError:  # running from a source tree that was not installed
+    __version__ = "0.0.0"
+
+__all__ = [
+    "AdaIN",
+    "AdaINModel",
+    "AdainNSTError",
+    "ChecksumError",
+    "ConfigError",
+    "Decoder",
+    "DecoderConfig",
+    "EncoderConfig",
+    "ImageReadError",
+    "InputError",
+    "VGGEncoder",
+    "WeightsNotFoundError",
+    "__version__",
+    "adaptive_instance_norm",
+    "calc_mean_std",
+    "coral",
+    "layer_names",
+    "load_image",
+    "save_image",
+    "transfer_luminance",
+]
