@@ -233,3 +233,49 @@ def decoder_from_cd16x(checkpoint: CheckpointLike) -> Decoder:
             raise ConfigError(f"decoder checkpoint: unexpected key {key!r} for the cd16x layout")
         out[f"conv{m.group(1)}_{m.group(2)}.{m.group(3)}"] = value
     return _build_decoder(out, final_relu=final_relu, what="cd16x decoder checkpoint")
+
+
+def detect_layout(sd: StateDict) -> str:
+    """Name the key layout of a state dict: "reference", "cd16x", "torchvision" or "adain_nst"."""
+    keys = set(sd)
+    if any(k.startswith("convs.") for k in keys):
+        return "adain_nst"
+    if "conv0.weight" in keys or any(re.fullmatch(r"conv\d\d\.weight", k) for k in keys):
+        return "cd16x"
+    if any(k.startswith("features.") for k in keys):
+        return "torchvision"
+    if any(re.fullmatch(r"\d+\.weight", k) for k in keys):
+        return "reference"
+    raise ConfigError(f"unrecognised checkpoint layout (first keys: {sorted(keys)[:4]})")
+
+
+def load_encoder_any(checkpoint: CheckpointLike, *, last_layer: str | None = None) -> VGGEncoder:
+    """Encoder from a file in any supported layout (pytorch-AdaIN, cd16x, ours) or a model folder."""
+    if isinstance(checkpoint, (str, os.PathLike)) and Path(checkpoint).is_dir():
+        from .hub import load_encoder
+
+        return load_encoder(checkpoint)
+    sd = load_state_dict(checkpoint)
+    layout = detect_layout(sd)
+    if layout == "reference":
+        return encoder_from_reference(sd, last_layer=last_layer)
+    if layout == "cd16x":
+        return encoder_from_cd16x(sd, last_layer=last_layer)
+    if layout == "torchvision":
+        return encoder_from_torchvision(sd, last_layer=last_layer)
+    convs = {k[len("convs.") :]: v for k, v in sd.items() if k.startswith("convs.")}
+    extra = {k: v for k, v in sd.items() if not k.startswith("convs.")}
+    variant = "normalized" if "conv0.weight" in extra else "imagenet"
+    return _build_encoder(convs, extra, last_layer, variant, "vgg19", "encoder checkpoint")
+
+
+def load_decoder_any(checkpoint: CheckpointLike) -> Decoder:
+    """Decoder from a file in any supported layout (pytorch-AdaIN, cd16x, ours)."""
+    if isinstance(checkpoint, (str, os.PathLike)) and Path(checkpoint).is_dir():
+        from .hub import load_model
+
+        return load_model(checkpoint).decoder
+    sd = load_state_dict(checkpoint)
+    if detect_layout(sd) == "reference":
+        return decoder_from_reference(sd)
+    return decoder_from_cd16x(checkpoint)
