@@ -3,6 +3,7 @@
 from importlib.metadata import PackageNotFoundError, version
 
 from .adain import AdaIN, adaptive_instance_norm, calc_mean_std
+from .api import clear_cache, get_model, model_from_files, stylize
 from .color import coral, transfer_luminance
 from .decoder import Decoder, DecoderConfig
 from .encoder import EncoderConfig, VGGEncoder, layer_names
@@ -38,9 +39,13 @@ __all__ = [
     "__version__",
     "adaptive_instance_norm",
     "calc_mean_std",
+    "clear_cache",
     "coral",
+    "get_model",
     "layer_names",
     "load_image",
+    "model_from_files",
     "save_image",
+    "stylize",
     "transfer_luminance",
 ]

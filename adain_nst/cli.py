@@ -1,0 +1,237 @@
+"""Command line: ``adain-nst stylize | train | ...``.
+
+Each subcommand has an ``_add_<name>(subparsers)`` that declares its options and a
+``_cmd_<name>(args) -> int`` that runs it. Errors a user can fix are printed as one line
+(``error: ...``) with exit status 2, never as a traceback.
+"""
+
+from __future__ import annotations
+
+import argparse
+import json
+import sys
+import time
+from collections.abc import Callable, Sequence
+from pathlib import Path
+from typing import Any
+
+from .errors import AdainNSTError
+
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+
+def _floats(text: str) -> list[float]:
+    try:
+        return [float(x) for x in text.replace(",", " ").split()]
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+
+
+def _expand(paths: Sequence[str], what: str) -> tuple[list[Path], bool]:
+    """Files named directly, plus the images inside any directory; flag: a directory was given."""
+    files: list[Path] = []
+    had_dir = False
+    for p in map(Path, paths):
+        if p.is_dir():
+            had_dir = True
+            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
+            if not found:
+                raise AdainNSTError(f"no {what} images found in directory {p}")
+            files += found
+        else:
+            files.append(p)
+    return files, had_dir
+
+
+# -- stylize ---------------------------------------------------------------------------------
+def _add_model_options(p: argparse.ArgumentParser) -> None:
+    p.add_argument("--model", help="registered model name, Hub repo id or local folder (default: the registry default)")
+    p.add_argument("--encoder", help="encoder checkpoint file (pytorch-AdaIN, cd16x or ours); use with --decoder")
+    p.add_argument("--decoder", help="decoder checkpoint file; use with --encoder")
+    p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
+
+
+def _load_model(args: argparse.Namespace) -> Any:
+    from .api import get_model, model_from_files
+
+    if bool(args.encoder) != bool(args.decoder):
+        raise AdainNSTError("--encoder and --decoder must be given together")
+    if args.encoder:
+        if args.model:
+            raise AdainNSTError("give either --model or --encoder/--decoder, not both")
+        return model_from_files(args.encoder, args.decoder, device=args.device)
+    return get_model(args.model, device=args.device)
+
+
+def _add_stylize(sub: Any) -> None:
+    p = sub.add_parser(
+        "stylize",
+        help="stylise content image(s) with style image(s)",
+        description=(
+            "Stylise CONTENT with STYLE. Several style files are interpolated (see --style-weights). "
+            "If CONTENT or a STYLE is a directory, every content x style pair is produced instead, "
+            "written into the OUT directory as <content>_<style>.<ext>."
+        ),
+    )
+    p.add_argument("content", help="content image file or directory")
+    p.add_argument("style", nargs="+", help="style image file(s) or directory")
+    p.add_argument("-o", "--out", required=True, help="output file, or directory for several pairs")
+    p.add_argument("--alpha", type=float, default=1.0, help="degree of stylisation in [0, 1] (default 1)")
+    p.add_argument("--style-weights", type=_floats, help="interpolation weights, one per style, e.g. 0.3,0.7")
+    p.add_argument("--preserve-color", choices=("coral", "luminance"), help="keep the content's colours")
+    p.add_argument("--content-size", type=int, help="resize content so its shorter side is this many px")
+    p.add_argument("--style-size", type=int, help="resize styles so their shorter side is this many px")
+    p.add_argument("--ext", default="png", help="output format for directory outputs (default png)")
+    p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
+    _add_model_options(p)
+
+
+def _cmd_stylize(args: argparse.Namespace) -> int:
+    from tqdm.auto import tqdm
+
+    from .adain import check_alpha, normalize_style_weights
+    from .image import save_image
+
+    check_alpha(args.alpha)
+    contents, content_dir = _expand([args.content], "content")
+    styles, style_dir = _expand(args.style, "style")
+    pairs_mode = content_dir or style_dir
+    if pairs_mode and args.style_weights:
+        raise AdainNSTError("--style-weights interpolates several style files; it cannot be used with directories")
+    if not pairs_mode:
+        normalize_style_weights(args.style_weights, len(styles))
+    for f in [*contents, *styles]:
+        if not f.is_file():  # fail before the (slow) model load
+            raise AdainNSTError(f"image file not found: {f}")
+    out = Path(args.out)
+    if pairs_mode:
+        if out.exists() and not out.is_dir():
+            raise AdainNSTError(f"{out} is a file; several outputs need a directory")
+        ext = args.ext.lstrip(".")
+        jobs = [(c, [s], out / f"{c.stem}_{s.stem}.{ext}") for c in contents for s in styles]
+    else:
+        target = out / f"{contents[0].stem}_stylized.{args.ext.lstrip('.')}" if out.is_dir() else out
+        jobs = [(contents[0], styles, target)]
+    model = _load_model(args)
+    options = dict(
+        style_weights=args.style_weights,
+        preserve_color=args.preserve_color or False,
+        content_size=args.content_size,
+        style_size=args.style_size,
+    )
+    results: list[dict[str, Any]] = []
+    t0 = time.perf_counter()
+    bar = tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) < 2 or args.json)
+    for content, style_list, target in bar:
+        t = time.perf_counter()
+        image = model.stylize(str(content), [str(s) for s in style_list], args.alpha, **options)
+        save_image(image, target)
+        results.append(
+            {
+                "content": str(content),
+                "styles": [str(s) for s in style_list],
+                "output": str(target),
+                "size": list(image.size),
+                "seconds": round(time.perf_counter() - t, 4),
+            }
+        )
+    summary = {"outputs": results, "count": len(results), "seconds": round(time.perf_counter() - t0, 3)}
+    if args.json:
+        print(json.dumps(summary, indent=2))
+    elif len(results) == 1:
+        print(f"wrote {results[0]['output']}")
+    else:
+        print(f"wrote {len(results)} images to {out}")
+    return 0
+
+
+# -- train -----------------------------------------------------------------------------------
+def _add_train(sub: Any) -> None:
+    from .train import TrainConfig
+
+    d = TrainConfig(content_dir="", style_dir="", encoder="", out="")
+    p = sub.add_parser("train", help="train a decoder with the AdaIN paper's recipe")
+    p.add_argument("--content-dir", required=True, help="folder of content photos")
+    p.add_argument("--style-dir", required=True, help="folder of style images")
+    p.add_argument("--encoder", required=True, help="encoder checkpoint (cd16x e4.pth, vgg_normalised.pth or ours)")
+    p.add_argument("--init-decoder", help="start from this decoder (e.g. cd16x d4.pth) instead of random weights")
+    p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, decoder.safetensors")
+    p.add_argument("--iters", type=int, default=d.iters)
+    p.add_argument("--batch-size", type=int, default=d.batch_size)
+    p.add_argument("--lr", type=float, default=d.lr)
+    p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="lr / (1 + lr_decay * step)")
+    p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument("--content-weight", type=float, default=d.content_weight)
+    p.add_argument("--size", type=int, default=d.size, help="shorter side after resizing, px")
+    p.add_argument("--crop", type=int, default=d.crop, help="random square crop, px")
+    p.add_argument("--seed", type=int, default=d.seed)
+    p.add_argument("--device", default=d.device)
+    p.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA only)")
+    p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
+    p.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory")
+
+
+def _cmd_train(args: argparse.Namespace) -> int:
+    from .train import TrainConfig, train
+
+    config = TrainConfig(
+        content_dir=args.content_dir,
+        style_dir=args.style_dir,
+        encoder=args.encoder,
+        out=args.out,
+        init_decoder=args.init_decoder,
+        iters=args.iters,
+        batch_size=args.batch_size,
+        lr=args.lr,
+        lr_decay=args.lr_decay,
+        style_weight=args.style_weight,
+        content_weight=args.content_weight,
+        size=args.size,
+        crop=args.crop,
+        seed=args.seed,
+        device=args.device,
+        amp=args.amp,
+        checkpoint_every=args.checkpoint_every,
+        cache_images=not args.no_cache,
+    )
+    result = train(config, resume=args.resume)
+    last = result.last
+    losses = f" content {last.content:.4f} style {last.style:.4f}" if last else ""
+    print(f"step {result.step}/{config.iters}{losses}; outputs in {result.out}")
+    return 0
+
+
+COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
+    "stylize": (_add_stylize, _cmd_stylize),
+    "train": (_add_train, _cmd_train),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    from . import __version__
+
+    parser = argparse.ArgumentParser(prog="adain-nst", description="Arbitrary style transfer (AdaIN) and Gatys.")
+    parser.add_argument("--version", action="version", version=f"adain-nst {__version__}")
+    sub = parser.add_subparsers(dest="command", required=True)
+    for add, _ in COMMANDS.values():
+        add(sub)
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``adain-nst`` console script; returns the exit status."""
+    args = build_parser().parse_args(argv)
+    try:
+        return COMMANDS[args.command][1](args)
+    except (AdainNSTError, OSError, ValueError) as exc:
+        # Users see what went wrong and where, not a stack trace from deep inside torch.
+        print(f"error: {exc}", file=sys.stderr)
+        return 2
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return 130
+
+
+if __name__ == "__main__":
+    sys.exit(main())
