@@ -20,24 +20,23 @@ import os
 import random
 import time
 import warnings
-from collections.abc import Iterator, Sequence
+from collections.abc import Iterator
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
 from typing import Any
 
 import numpy as np
 import torch
-import torch.nn.functional as F
 from torch import Tensor
 
-from .adain import adaptive_instance_norm, calc_mean_std
+from .adain import adaptive_instance_norm
 from .checkpoints import load_decoder_any, load_encoder_any
 from .decoder import Decoder, DecoderConfig
 from .encoder import VGGEncoder
 from .errors import ImageReadError, InputError
 from .image import load_image
+from .losses import STYLE_LAYERS, content_loss, style_loss
 
-STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
@@ -166,16 +165,6 @@ def sample_batch(folder: ImageFolder, batch: int, crop: int, seed: int, step: in
     return torch.stack(out).float().div_(255.0)
 
 
-def style_loss(pred_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) -> Tensor:
-    """Sum over layers of MSE(mean) + MSE(std) of channel statistics (AdaIN paper eq. 10)."""
-    loss = pred_feats[0].new_zeros(())
-    for p, s in zip(pred_feats, style_feats, strict=True):
-        pm, ps = calc_mean_std(p)
-        sm, ss = calc_mean_std(s)
-        loss = loss + F.mse_loss(pm, sm) + F.mse_loss(ps, ss)
-    return loss
-
-
 @dataclass
 class StepLosses:
     content: float
@@ -218,7 +207,7 @@ class DecoderTrainer:
             image = self.decoder(target)
             g_feats = self.encoder(image, STYLE_LAYERS)
         # Statistics in float32: std of fp16 features loses too much precision.
-        loss_c = F.mse_loss(g_feats["relu4_1"].float(), target.float())
+        loss_c = content_loss(g_feats["relu4_1"].float(), target.float())
         loss_s = style_loss([g_feats[k].float() for k in STYLE_LAYERS], [s_feats[k].float() for k in STYLE_LAYERS])
         loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
