@@ -33,6 +33,13 @@ def _pad_to_stride(x: Tensor) -> tuple[Tensor, int, int]:
     return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
 
 
+def _is_oom(exc: BaseException) -> bool:
+    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
+        return True
+    text = str(exc).lower()
+    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
+
+
 class AdaINModel(nn.Module):
     """Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017).
 
@@ -164,7 +171,16 @@ class AdaINModel(nn.Module):
         device = self.device
         x = resize_shorter(x.to(device), content_size)
         styles = [resize_shorter(to_tensor(s, f"style {i}")[0].to(device), style_size) for i, s in enumerate(styles_in)]
-        out = self(x, styles, alpha, style_weights=style_weights, preserve_color=mode)
+        try:
+            out = self(x, styles, alpha, style_weights=style_weights, preserve_color=mode)
+        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+            if not _is_oom(exc):
+                raise
+            h, w = x.shape[-2:]
+            raise InputError(
+                f"not enough {device.type.upper()} memory to stylise a {w}x{h} image: "
+                "pass content_size=... (e.g. 1024) or use a smaller image"
+            ) from None
         return from_tensor(out, kind)
 
     # -- constructors --------------------------------------------------------------------------

@@ -118,3 +118,12 @@ def test_top_level_stylize_accepts_a_model(tiny: AdaINModel) -> None:
     with torch.no_grad():
         expected = tiny(img[None], img[None], 0.5)[0].clamp(0, 1)
     torch.testing.assert_close(out, expected)
+
+
+def test_out_of_memory_becomes_a_clear_error(tiny: AdaINModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    def explode(*args: object, **kwargs: object) -> None:
+        raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
+
+    monkeypatch.setattr(tiny, "forward", explode)
+    with pytest.raises(InputError, match="not enough CPU memory to stylise a 40x32 image"):
+        tiny.stylize(torch.rand(3, 32, 40), torch.rand(3, 32, 32))
