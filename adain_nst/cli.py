@@ -51,14 +51,18 @@ def _add_model_options(p: argparse.ArgumentParser) -> None:
     p.add_argument("--device", default=None, help="cpu, cuda, cuda:1 ... (default: cpu)")
 
 
+def _check_model_args(args: argparse.Namespace) -> None:
+    if bool(args.encoder) != bool(args.decoder):
+        raise AdainNSTError("--encoder and --decoder must be given together")
+    if args.encoder and args.model:
+        raise AdainNSTError("give either --model or --encoder/--decoder, not both")
+
+
 def _load_model(args: argparse.Namespace) -> Any:
     from .api import get_model, model_from_files
 
-    if bool(args.encoder) != bool(args.decoder):
-        raise AdainNSTError("--encoder and --decoder must be given together")
+    _check_model_args(args)
     if args.encoder:
-        if args.model:
-            raise AdainNSTError("give either --model or --encoder/--decoder, not both")
         return model_from_files(args.encoder, args.decoder, device=args.device)
     return get_model(args.model, device=args.device)
 
@@ -93,6 +97,7 @@ def _cmd_stylize(args: argparse.Namespace) -> int:
     from .image import save_image
 
     check_alpha(args.alpha)
+    _check_model_args(args)
     contents, content_dir = _expand([args.content], "content")
     styles, style_dir = _expand(args.style, "style")
     pairs_mode = content_dir or style_dir
