@@ -1,0 +1,319 @@
+"""Registry of pretrained models: one typed, frozen record per published weight set.
+
+Each :class:`ModelSpec` names a Hugging Face Hub repository, the commit it is pinned to and
+the full sha256 of every file, so :mod:`adain_nst.hub` can verify what it downloads.
+Nothing here touches the network or the disk; the records are plain data.
+
+To add or update a model: convert it with a script in ``weights/`` (it prints the file
+records), publish it with ``weights/publish.py`` (it prints the commit), paste both here,
+then regenerate ``docs/weights.md`` (``adain-nst models --markdown``).
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+
+from .decoder import DecoderConfig
+from .encoder import EncoderConfig
+
+HUB_ORG = "adain-nst"
+DEFAULT_MODEL = "cd16x-adain"
+# The files of a save_pretrained folder, in the order they are fetched and verified.
+MODEL_FILES = ("config.json", "encoder.safetensors", "decoder.safetensors")
+
+
+@dataclass(frozen=True)
+class FileRecord:
+    """One file of a published model: its name in the repository, sha256 and size.
+
+    ``sha256`` (64 lower-case hex) and ``size`` (bytes) are ``None`` while the file has not
+    been produced from its real source yet; such a file cannot be downloaded verified.
+    """
+
+    name: str
+    sha256: str | None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class SourceFile:
+    """A third-party file the published files were converted from (provenance)."""
+
+    name: str
+    url: str
+    sha256: str | None
+    size: int | None = None
+
+
+@dataclass(frozen=True)
+class ModelSpec:
+    """A pretrained AdaIN model: where it lives, what it is and how to verify it.
+
+    Args:
+        name: registry name, e.g. ``"cd16x-adain"``.
+        repo_id: Hub repository ``"org/name"``.
+        revision: the 40-hex commit the files are pinned to; ``None`` until published
+            (downloads then use ``main``, still checked against ``files``).
+        files: a record per file of the ``save_pretrained`` layout.
+        encoder: architecture of the encoder (variant, widths, deepest layer).
+        decoder: architecture of the decoder.
+        license: SPDX expression covering the weights.
+        citation: BibTeX of the work(s) to cite.
+        source_url: where the original weights come from.
+        num_params: parameters of encoder + decoder (``sum(p.numel())``).
+        content_size: recommended shorter side of the content image, px.
+        style_size: recommended shorter side of the style image(s), px.
+        description: one line for tables.
+        sources: the third-party files converted, with their digests where known.
+        converted_with: the adain_nst version written into ``config.json`` by the
+            conversion (pass it as ``--library-version`` to reproduce the files bit for bit).
+        eps: AdaIN variance epsilon.
+    """
+
+    name: str
+    repo_id: str
+    revision: str | None
+    files: tuple[FileRecord, ...]
+    encoder: EncoderConfig
+    decoder: DecoderConfig
+    license: str
+    citation: str
+    source_url: str
+    num_params: int
+    content_size: int
+    style_size: int
+    description: str
+    sources: tuple[SourceFile, ...] = ()
+    converted_with: str = "0.1.0"
+    eps: float = 1e-5
+
+    @property
+    def has_weights(self) -> bool:
+        """True when every file has a recorded sha256 (so it can be downloaded verified)."""
+        return all(f.sha256 is not None for f in self.files)
+
+    @property
+    def is_pinned(self) -> bool:
+        """True once the files are published at a fixed commit."""
+        return self.revision is not None
+
+    def file(self, name: str) -> FileRecord:
+        """The record of file ``name`` (``KeyError`` if the model has no such file)."""
+        for record in self.files:
+            if record.name == name:
+                return record
+        raise KeyError(f"{self.name} has no file {name!r}; it has {[f.name for f in self.files]}")
+
+    def source(self, name: str) -> SourceFile:
+        """The provenance record of source file ``name``."""
+        for record in self.sources:
+            if record.name == name:
+                return record
+        raise KeyError(f"{self.name} has no source file {name!r}; it has {[s.name for s in self.sources]}")
+
+    @property
+    def hub_url(self) -> str:
+        return f"https://huggingface.co/{self.repo_id}"
+
+    @property
+    def card_path(self) -> str:
+        """Model card, relative to the repository root (uploaded as the Hub repo's README.md)."""
+        return f"weights/cards/{self.name}.md"
+
+
+# -- records --------------------------------------------------------------------------------
+
+_ADAIN_CITATION = """@inproceedings{huang2017adain,
+  title     = {Arbitrary Style Transfer in Real-time with Adaptive Instance Normalization},
+  author    = {Huang, Xun and Belongie, Serge},
+  booktitle = {Proceedings of the IEEE International Conference on Computer Vision (ICCV)},
+  year      = {2017}
+}"""
+
+_VGG_CITATION = """@inproceedings{simonyan2015vgg,
+  title     = {Very Deep Convolutional Networks for Large-Scale Image Recognition},
+  author    = {Simonyan, Karen and Zisserman, Andrew},
+  booktitle = {International Conference on Learning Representations (ICLR)},
+  year      = {2015}
+}"""
+
+_CD16X_CITATION = """@inproceedings{wang2020collaborative,
+  title     = {Collaborative Distillation for Ultra-Resolution Universal Style Transfer},
+  author    = {Wang, Huan and Li, Yijun and Wang, Yuehai and Hu, Haoji and Yang, Ming-Hsuan},
+  booktitle = {Proceedings of the IEEE/CVF Conference on Computer Vision and Pattern Recognition (CVPR)},
+  year      = {2020}
+}"""
+
+_PYTORCH_ADAIN_RELEASE = "https://github.com/naoto0804/pytorch-AdaIN/releases/download/v0.0.0"
+_CD16X_REPO = "https://github.com/MingSun-Tse/Collaborative-Distillation/tree/4a269dc90020721ef9b279b2926c62f5bcd6d209"
+
+# Both cd16x models use encoder e4 (to relu4_1): the cd16x encoders were distilled one per
+# depth, so e5's relu4_1 differs from e4's, and d4 (and our decoder, trained on e4 features)
+# only inverts e4's. The converted encoder file is the same bytes in both models.
+_CD16X_E4 = SourceFile(
+    "e4.pth",
+    f"{_CD16X_REPO}/trained_models/wct_se_16x_new",
+    "d2f059cbcd6669556a43aadef58d20c8b280462c18b60a9e7424a14dd271cd6b",
+    1_235_183,
+)
+_CD16X_ENCODER = FileRecord(
+    "encoder.safetensors", "fb6925a83aacbdb0d02c22dde2b598296d32be0803cf4c77f59639fd47595837", 881_032
+)
+
+# cd16x-adain: filled in once the trained decoder is committed at
+# weights/cd16x-adain/decoder.safetensors. Run
+#   python weights/convert_cd16x.py --name cd16x-adain --out /tmp/cd16x-adain \
+#       --encoder ../shared/weights/cd16x/e4.pth --decoder weights/cd16x-adain/decoder.safetensors
+# and paste the two records it prints for config.json and decoder.safetensors here
+# (config.json records the decoder's final_relu, so it is only known with the decoder).
+CD16X_ADAIN_CONFIG = FileRecord("config.json", None, None)
+CD16X_ADAIN_DECODER = FileRecord("decoder.safetensors", None, None)
+
+REGISTRY: dict[str, ModelSpec] = {
+    spec.name: spec
+    for spec in (
+        ModelSpec(
+            name="vgg19-adain",
+            repo_id=f"{HUB_ORG}/vgg19-adain",
+            revision=None,
+            # Digests of our converted files are unknown until someone converts the real
+            # release files (they cannot be downloaded where this was written); the sizes
+            # follow from the architecture alone and are checked by tests/test_registry.py.
+            files=(
+                FileRecord("config.json", None, 494),
+                FileRecord("encoder.safetensors", None, 51_782_488),
+                FileRecord("decoder.safetensors", None, 14_022_564),
+            ),
+            encoder=EncoderConfig(widths=(64, 128, 256, 512, 512), last_layer="relu5_1"),
+            decoder=DecoderConfig(widths=(64, 128, 256, 512), final_relu=False),
+            license="MIT AND CC-BY-4.0",
+            citation=_ADAIN_CITATION + "\n\n" + _VGG_CITATION,
+            source_url="https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0",
+            num_params=16_450_191,
+            content_size=512,
+            style_size=512,
+            description="Original AdaIN (Huang & Belongie 2017): normalised VGG-19 to relu5_1 + the paper's decoder",
+            sources=(
+                SourceFile(
+                    "vgg_normalised.pth",
+                    f"{_PYTORCH_ADAIN_RELEASE}/vgg_normalised.pth",
+                    "804ca2835ecf7539f0cd2a7ac3c18ce81e6f8468969ae7117ac0c148d286bb4a",
+                    80_102_481,
+                ),
+                SourceFile("decoder.pth", f"{_PYTORCH_ADAIN_RELEASE}/decoder.pth", None, None),
+            ),
+        ),
+        ModelSpec(
+            name="cd16x-recon",
+            repo_id=f"{HUB_ORG}/cd16x-recon",
+            revision=None,
+            files=(
+                FileRecord("config.json", "1912d331a570bbe9c2603a3820e797521fe8fc4b12df473d8ebd1c60ce1e5feb", 489),
+                _CD16X_ENCODER,
+                FileRecord(
+                    "decoder.safetensors", "946aa1d92990bad2fd7eb5bdd0a4cf9e9a41e11e871273d9d11631940b6e5494", 880_300
+                ),
+            ),
+            encoder=EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1"),
+            decoder=DecoderConfig(widths=(16, 32, 64, 128), final_relu=True),
+            license="MIT",
+            citation=_CD16X_CITATION + "\n\n" + _ADAIN_CITATION,
+            source_url=_CD16X_REPO,
+            num_params=439_471,
+            content_size=512,
+            style_size=512,
+            description="cd16x 16x-compressed VGG-19 to relu4_1 + its reconstruction decoder (weak stylisation)",
+            sources=(
+                _CD16X_E4,
+                SourceFile(
+                    "d4.pth",
+                    f"{_CD16X_REPO}/trained_models/wct_se_16x_new_sd",
+                    "902f65e2c6033d803d02df552eb898e5985190a7ae67d155e384826eec6f04cb",
+                    881_308,
+                ),
+            ),
+        ),
+        ModelSpec(
+            name="cd16x-adain",
+            repo_id=f"{HUB_ORG}/cd16x-adain",
+            revision=None,
+            files=(CD16X_ADAIN_CONFIG, _CD16X_ENCODER, CD16X_ADAIN_DECODER),
+            encoder=EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1"),
+            # final_relu follows the trained decoder; the conversion reads it from the file.
+            decoder=DecoderConfig(widths=(16, 32, 64, 128), final_relu=True),
+            license="MIT",
+            citation=_ADAIN_CITATION + "\n\n" + _CD16X_CITATION,
+            source_url=_CD16X_REPO,
+            num_params=439_471,
+            content_size=512,
+            style_size=512,
+            description="cd16x 16x-compressed VGG-19 to relu4_1 + a decoder trained by adain-nst with the AdaIN loss",
+            sources=(
+                _CD16X_E4,
+                SourceFile("decoder.safetensors", "weights/cd16x-adain/decoder.safetensors", None, None),
+            ),
+        ),
+    )
+}
+
+
+def get_spec(name: str) -> ModelSpec:
+    """The record of registered model ``name``; ``ValueError`` listing the known names otherwise."""
+    try:
+        return REGISTRY[name]
+    except (KeyError, TypeError):
+        raise ValueError(f"unknown pretrained model {name!r}; known models: {', '.join(sorted(REGISTRY))}") from None
+
+
+def list_models() -> list[str]:
+    """Names of all registered models, sorted."""
+    return sorted(REGISTRY)
+
+
+def status(spec: ModelSpec) -> str:
+    """One of "published @ <commit>", "converted, not yet published", "digests pending"."""
+    if spec.is_pinned and spec.has_weights:
+        return f"published @ {spec.revision[:7]}"  # type: ignore[index]
+    if spec.has_weights:
+        return "converted, not yet published"
+    return "digests pending"
+
+
+def _size_mb(spec: ModelSpec) -> str:
+    sizes = [f.size for f in spec.files]
+    if any(s is None for s in sizes):
+        return "?"
+    return f"{sum(sizes) / 1e6:.1f}"  # type: ignore[arg-type]
+
+
+def markdown_table() -> str:
+    """The registry as a Markdown table (what ``docs/weights.md`` and ``adain-nst models`` show)."""
+    rows = [
+        "| name | encoder | decoder | parameters | size (MB) | licence | Hub repository | status | description |",
+        "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |",
+    ]
+    for name in list_models():
+        spec = REGISTRY[name]
+        enc = f"VGG-19 {spec.encoder.variant} {'/'.join(map(str, spec.encoder.widths))} to {spec.encoder.last_layer}"
+        dec = f"{'/'.join(map(str, spec.decoder.widths))}{', final ReLU' if spec.decoder.final_relu else ''}"
+        default = " (default)" if name == DEFAULT_MODEL else ""
+        rows.append(
+            f"| `{name}`{default} | {enc} | {dec} | {spec.num_params:,} | {_size_mb(spec)} | {spec.license} "
+            f"| [{spec.repo_id}]({spec.hub_url}) | {status(spec)} | {spec.description} |"
+        )
+    return "\n".join(rows) + "\n"
+
+
+__all__ = [
+    "DEFAULT_MODEL",
+    "HUB_ORG",
+    "MODEL_FILES",
+    "REGISTRY",
+    "FileRecord",
+    "ModelSpec",
+    "SourceFile",
+    "get_spec",
+    "list_models",
+    "markdown_table",
+    "status",
+]
