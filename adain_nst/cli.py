@@ -207,9 +207,72 @@ def _cmd_train(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- models / download -----------------------------------------------------------------------
+def _add_models(sub: Any) -> None:
+    p = sub.add_parser("models", help="list the registered pretrained models")
+    fmt = p.add_mutually_exclusive_group()
+    fmt.add_argument("--markdown", action="store_true", help="the Markdown table of docs/weights.md")
+    fmt.add_argument("--json", action="store_true", help="one JSON object per model")
+
+
+def _cmd_models(args: argparse.Namespace) -> int:
+    from .registry import DEFAULT_MODEL, REGISTRY, list_models, markdown_table, status
+
+    if args.markdown:
+        print(markdown_table(), end="")
+        return 0
+    specs = [REGISTRY[n] for n in list_models()]
+    if args.json:
+        rows = [
+            {
+                "name": s.name,
+                "default": s.name == DEFAULT_MODEL,
+                "repo_id": s.repo_id,
+                "revision": s.revision,
+                "status": status(s),
+                "num_params": s.num_params,
+                "license": s.license,
+                "encoder": s.encoder.to_dict(),
+                "decoder": s.decoder.to_dict(),
+                "files": [{"name": f.name, "sha256": f.sha256, "size": f.size} for f in s.files],
+                "description": s.description,
+            }
+            for s in specs
+        ]
+        print(json.dumps(rows, indent=2))
+        return 0
+    width = max(len(s.name) for s in specs) + 2
+    for s in specs:
+        mark = "*" if s.name == DEFAULT_MODEL else " "
+        print(f"{mark} {s.name:<{width}}{s.num_params:>12,} params  {s.license:<18} {status(s):<29} {s.description}")
+    print("(* default; details and licences: adain-nst models --markdown, docs/weights.md)")
+    return 0
+
+
+def _add_download(sub: Any) -> None:
+    p = sub.add_parser("download", help="fetch and verify a pretrained model into the Hugging Face cache")
+    p.add_argument("name", help="registered model name or Hub repo id (org/name[@revision])")
+    p.add_argument("--revision", help="Hub branch, tag or commit (default: the registered commit)")
+    p.add_argument("--cache-dir", help="Hugging Face cache folder (default: HF_HUB_CACHE)")
+    p.add_argument("--force", action="store_true", help="download again even if cached")
+    p.add_argument("--token", help="Hub token for private repositories (default: HF_TOKEN or the stored login)")
+
+
+def _cmd_download(args: argparse.Namespace) -> int:
+    from .hub import download
+
+    folder = download(
+        args.name, revision=args.revision, cache_dir=args.cache_dir, force_download=args.force, token=args.token
+    )
+    print(folder)
+    return 0
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "stylize": (_add_stylize, _cmd_stylize),
     "train": (_add_train, _cmd_train),
+    "models": (_add_models, _cmd_models),
+    "download": (_add_download, _cmd_download),
 }
 
 
