@@ -425,7 +425,7 @@ def _verify(source: _Source, filename: str, path: Path, opts: _HubOptions) -> No
     if source.local_dir is not None:
         fix = (
             f" The file is in your folder {source.local_dir}, which was left untouched: replace it with a "
-            f"good copy (e.g. re-run the conversion script or `adain-nst download {source.spec.name}`)."
+            "good copy (re-run the conversion script), or remove the folder to download from the Hub instead."
         )
     else:
         cache_root = Path(opts.cache_dir or hf_constants.HF_HUB_CACHE).expanduser()
@@ -464,9 +464,7 @@ def _fetch(source: _Source, filenames: Sequence[str], opts: _HubOptions) -> dict
 # -- building modules ------------------------------------------------------------------------------
 def _load_encoder_file(path: Path, config: ModelConfig) -> VGGEncoder:
     sd, meta = _read_safetensors(path)
-    _check_meta(meta, {"kind": "encoder"}, path, ["kind"])
-    expected = _encoder_metadata(config.encoder)
-    _check_meta(meta, expected, path, ["format_version", "variant", "arch"])
+    _check_meta(meta, _encoder_metadata(config.encoder), path, ["kind", "format_version", "variant", "arch"])
     encoder = VGGEncoder(config.encoder)
     _strict_load(encoder, sd, str(path))
     return encoder
@@ -474,8 +472,7 @@ def _load_encoder_file(path: Path, config: ModelConfig) -> VGGEncoder:
 
 def _load_decoder_file(path: Path, config: ModelConfig) -> Decoder:
     sd, meta = _read_safetensors(path)
-    _check_meta(meta, {"kind": "decoder"}, path, ["kind"])
-    _check_meta(meta, _decoder_metadata(config.decoder), path, ["format_version", "final_relu"])
+    _check_meta(meta, _decoder_metadata(config.decoder), path, ["kind", "format_version", "final_relu"])
     decoder = Decoder(config.decoder)
     _strict_load(decoder, sd, str(path))
     return decoder

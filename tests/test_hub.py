@@ -135,7 +135,9 @@ def cache_dir(tmp_path: Path) -> Path:
 
 
 # -- the download path -------------------------------------------------------------------------
-def test_first_download_then_cache_without_server(published, fake_hub: FakeHub, tmp_path: Path) -> None:
+def test_first_download_then_cache_without_server(
+    published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub, tmp_path: Path
+) -> None:
     model, _ = published
     loaded = hub.load_model(NAME)
     assert torch.equal(outputs(loaded), outputs(model))
@@ -209,7 +211,9 @@ def test_missing_file_is_a_named_error_and_encoder_fetch_skips_decoder(
         hub.load_model(REPO, revision="no-such-branch")
 
 
-def test_wrong_sha256_raises_and_does_not_poison_the_cache(published, fake_hub: FakeHub, tmp_path: Path) -> None:
+def test_wrong_sha256_raises_and_does_not_poison_the_cache(
+    published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub, tmp_path: Path
+) -> None:
     model, spec = published
     fake_hub.faults[hub.DECODER_NAME] = "corrupt"
     with pytest.raises(ChecksumError) as info:
@@ -228,7 +232,9 @@ def test_wrong_sha256_raises_and_does_not_poison_the_cache(published, fake_hub: 
     assert fake_hub.count("GET", hub.DECODER_NAME) == gets + 1
 
 
-def test_truncated_body_fails_and_leaves_nothing_in_the_cache(published, fake_hub: FakeHub, tmp_path: Path) -> None:
+def test_truncated_body_fails_and_leaves_nothing_in_the_cache(
+    published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub, tmp_path: Path
+) -> None:
     model, _ = published
     fake_hub.faults[hub.ENCODER_NAME] = "short"
     with pytest.raises(OSError, match="Consistency check failed"):
@@ -239,14 +245,16 @@ def test_truncated_body_fails_and_leaves_nothing_in_the_cache(published, fake_hu
     assert torch.equal(outputs(hub.load_model(NAME)), outputs(model))
 
 
-def test_dropped_connection_is_resumed_and_verified(published, fake_hub: FakeHub) -> None:
+def test_dropped_connection_is_resumed_and_verified(published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub) -> None:
     model, _ = published
     fake_hub.faults[hub.ENCODER_NAME] = "drop"  # huggingface_hub retries after 1 s
     assert torch.equal(outputs(hub.load_model(NAME)), outputs(model))
     assert fake_hub.count("GET", hub.ENCODER_NAME) == 2
 
 
-def test_cli_download(published, fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]) -> None:
+def test_cli_download(
+    published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub, capsys: pytest.CaptureFixture[str]
+) -> None:
     from adain_nst.cli import main
 
     assert main(["download", NAME]) == 0
@@ -256,7 +264,7 @@ def test_cli_download(published, fake_hub: FakeHub, capsys: pytest.CaptureFixtur
     assert "not found" in capsys.readouterr().err
 
 
-def test_local_files_only_cold_then_warm(published, fake_hub: FakeHub) -> None:
+def test_local_files_only_cold_then_warm(published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub) -> None:
     model, _ = published
     with pytest.raises(WeightsNotFoundError) as info:
         hub.load_model(NAME, local_files_only=True)
@@ -271,7 +279,7 @@ def test_local_files_only_cold_then_warm(published, fake_hub: FakeHub) -> None:
 
 
 def test_weights_dir_override_is_verified_but_never_deleted(
-    published, fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
+    published: tuple[AdaINModel, ModelSpec], fake_hub: FakeHub, tmp_path: Path, monkeypatch: pytest.MonkeyPatch
 ) -> None:
     model, _ = published
     root = tmp_path / "weights"
