@@ -43,7 +43,7 @@ from .decoder import Decoder, DecoderConfig
 from .encoder import EncoderConfig, VGGEncoder
 from .errors import ChecksumError, ConfigError, InputError, WeightsNotFoundError
 from .model import AdaINModel
-from .registry import MODEL_FILES, REGISTRY, ModelSpec, list_models
+from .registry import ALIASES, MODEL_FILES, REGISTRY, ModelSpec, list_models
 
 logger = logging.getLogger(__name__)
 
@@ -307,8 +307,8 @@ def _resolve(name_or_path: Source, revision: str | None) -> _Source:
         raise InputError(f"expected a model name, Hub repo id or folder, got {type(name_or_path).__name__}")
     if Path(name_or_path).expanduser().is_dir():
         return _Source(label=name_or_path, local_dir=Path(name_or_path).expanduser())
-    if name_or_path in REGISTRY:
-        return _spec_source(REGISTRY[name_or_path], revision)
+    if name_or_path in REGISTRY or name_or_path in ALIASES:
+        return _spec_source(REGISTRY[ALIASES.get(name_or_path, name_or_path)], revision)
     m = _REPO_ID.fullmatch(name_or_path)
     if m is None:
         raise ValueError(

@@ -257,10 +257,14 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+# Short names users reach for first (the issue's ``from_pretrained("vgg19")``).
+ALIASES = {"vgg19": "vgg19-adain", "cd16x": "cd16x-adain"}
+
+
 def get_spec(name: str) -> ModelSpec:
-    """The record of registered model ``name``; ``ValueError`` listing the known names otherwise."""
+    """The record of registered model ``name`` (or alias); ``ValueError`` listing the known names otherwise."""
     try:
-        return REGISTRY[name]
+        return REGISTRY[ALIASES.get(name, name)]
     except (KeyError, TypeError):
         raise ValueError(f"unknown pretrained model {name!r}; known models: {', '.join(sorted(REGISTRY))}") from None
 

@@ -117,3 +117,10 @@ def test_cli_models(capsys: pytest.CaptureFixture[str]) -> None:
     assert [r["name"] for r in rows] == registry.list_models()
     assert main(["models"]) == 0
     assert DEFAULT_MODEL in capsys.readouterr().out
+
+
+def test_aliases_resolve_to_registered_models() -> None:
+    from adain_nst.registry import ALIASES, REGISTRY, get_spec
+
+    assert get_spec("vgg19").name == "vgg19-adain"
+    assert all(target in REGISTRY for target in ALIASES.values())
