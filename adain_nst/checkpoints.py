@@ -270,11 +270,17 @@ def load_encoder_any(checkpoint: CheckpointLike, *, last_layer: str | None = Non
 
 
 def load_decoder_any(checkpoint: CheckpointLike) -> Decoder:
-    """Decoder from a file in any supported layout (pytorch-AdaIN, cd16x, ours)."""
+    """Decoder from a file in any supported layout (pytorch-AdaIN, cd16x, ours, a training checkpoint.pt)."""
     if isinstance(checkpoint, (str, os.PathLike)) and Path(checkpoint).is_dir():
         from .hub import load_model
 
         return load_model(checkpoint).decoder
+    if isinstance(checkpoint, (str, os.PathLike)) and str(checkpoint).endswith(".pt"):
+        state = torch.load(checkpoint, map_location="cpu", weights_only=False)
+        if isinstance(state, dict) and "decoder_config" in state:  # an `adain-nst train` checkpoint
+            decoder = Decoder(DecoderConfig.from_dict(state["decoder_config"]))
+            _strict_load(decoder, state["decoder"], f"decoder of training checkpoint {checkpoint}")
+            return decoder
     sd = load_state_dict(checkpoint)
     if detect_layout(sd) == "reference":
         return decoder_from_reference(sd)

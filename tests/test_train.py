@@ -76,6 +76,10 @@ def test_resume_reproduces_the_uninterrupted_run_exactly(data: dict[str, Path]) 
     resumed = train(_config(data, "part", iters=8), progress=False, resume=True)
     assert resumed.step == 8
     assert [h["loss"] for h in resumed.history] == [h["loss"] for h in full.history[5:]]
+    from adain_nst.checkpoints import load_decoder_any
+
+    trained = load_decoder_any(resumed.out / "checkpoint.pt")  # usable for stylising mid-run
+    torch.testing.assert_close(trained.state_dict(), load_decoder_any(full.out / "decoder.safetensors").state_dict())
     with pytest.raises(InputError, match="resume"):
         train(_config(data, "part", iters=8), progress=False)
 
