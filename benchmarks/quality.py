@@ -31,7 +31,7 @@ from typing import Any
 import torch
 from PIL import Image
 
-from adain_nst import AdaINModel, VGGEncoder
+from adain_nst import VGGEncoder, model_from_files
 from adain_nst.image import ImageKind, from_tensor, resize_shorter, save_image, to_tensor
 from adain_nst.losses import evaluate_pair
 
@@ -65,7 +65,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     models = {}
     for spec in args.decoder:
         name, _, path = spec.partition("=")
-        models[name] = AdaINModel.from_cd16x_checkpoint(cd16x / "e4.pth", path)
+        models[name] = model_from_files(cd16x / "e4.pth", path)
     contents = _images(shared / "data" / "eval" / "content")[: args.limit_contents]
     styles = _images(shared / "data" / "eval" / "style")[: args.limit_styles]
     # Decode and resize each picture once: the eval photos are up to 1320 px and JPEG decoding
