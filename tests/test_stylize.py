@@ -124,6 +124,6 @@ def test_out_of_memory_becomes_a_clear_error(tiny: AdaINModel, monkeypatch: pyte
     def explode(*args: object, **kwargs: object) -> None:
         raise RuntimeError("[enforce fail at alloc_cpu.cpp:117] DefaultCPUAllocator: can't allocate memory")
 
-    monkeypatch.setattr(tiny, "forward", explode)
+    monkeypatch.setattr(tiny.inference_engine(), "stylize", explode)  # what stylize() runs
     with pytest.raises(InputError, match="not enough CPU memory to stylise a 40x32 image"):
         tiny.stylize(torch.rand(3, 32, 40), torch.rand(3, 32, 32))
