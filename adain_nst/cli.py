@@ -268,11 +268,33 @@ def _cmd_download(args: argparse.Namespace) -> int:
     return 0
 
 
+# -- bench ------------------------------------------------------------------------------------------
+def _add_bench(sub: Any) -> None:
+    from .bench import add_arguments
+
+    p = sub.add_parser(
+        "bench",
+        help="time stylisation: the library's engine vs a pytorch-AdaIN-style reference",
+        description=(
+            "Speed benchmark (same as benchmarks/speed.py): latency, throughput, GFLOP/s and peak memory "
+            "for the full-size and cd16x models; writes a JSON report and markdown tables."
+        ),
+    )
+    add_arguments(p)
+
+
+def _cmd_bench(args: argparse.Namespace) -> int:
+    from .bench import run_from_args
+
+    return int(run_from_args(args))
+
+
 COMMANDS: dict[str, tuple[Callable[[Any], None], Callable[[argparse.Namespace], int]]] = {
     "stylize": (_add_stylize, _cmd_stylize),
     "train": (_add_train, _cmd_train),
     "models": (_add_models, _cmd_models),
     "download": (_add_download, _cmd_download),
+    "bench": (_add_bench, _cmd_bench),
 }
 
 
