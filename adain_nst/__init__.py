@@ -15,6 +15,10 @@ from .errors import (
     InputError,
     WeightsNotFoundError,
 )
+
+# Binds the name ``adain_nst.gatys`` to the function (the API); the module's other
+# names stay importable as ``from adain_nst.gatys import GatysLoss, gram_matrix, ...``.
+from .gatys import GatysLoss, gatys
 from .image import load_image, save_image
 from .model import AdaINModel
 
@@ -32,6 +36,7 @@ __all__ = [
     "Decoder",
     "DecoderConfig",
     "EncoderConfig",
+    "GatysLoss",
     "ImageReadError",
     "InputError",
     "VGGEncoder",
@@ -41,6 +46,7 @@ __all__ = [
     "calc_mean_std",
     "clear_cache",
     "coral",
+    "gatys",
     "get_model",
     "layer_names",
     "load_image",
