@@ -868,7 +868,7 @@ def save_animation(
     Returns:
         ``path`` as a :class:`~pathlib.Path`.
     """
-    import tempfile
+    import secrets
 
     from PIL import Image
 
@@ -887,7 +887,10 @@ def save_animation(
     images = [im if im.size == size else im.resize(size, Image.Resampling.BICUBIC) for im in images]
     durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
     out.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{out.name}.", suffix=".tmp", dir=out.parent)
+    # os.open with mode 0o666 lets the umask decide the permissions (mkstemp would make the
+    # finished file private, 0o600); O_EXCL keeps the temp name ours.
+    tmp = out.with_name(f".{out.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
+    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
         with os.fdopen(fd, "wb") as fh:
             images[0].save(

@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import os
 import re
 from pathlib import Path
 
@@ -501,5 +502,8 @@ def test_save_animation_resizes_coarse_frames(tmp_path: Path) -> None:
     path = save_animation(frames, tmp_path / "a.gif")
     with Image.open(path) as im:
         assert im.n_frames == 2 and im.size == (40, 32)
+    umask = os.umask(0o022)
+    os.umask(umask)
+    assert path.stat().st_mode & 0o777 == 0o666 & ~umask  # not the private mode of a temp file
     with pytest.raises(InputError, match="gif"):
         save_animation(frames, tmp_path / "a.png")
