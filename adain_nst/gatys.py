@@ -24,7 +24,8 @@ Loss definitions (``F`` = features ``(B, C, H, W)`` of one layer, ``G = F F^T / 
     tv        = mean((x[..., 1:, :] - x[..., :-1, :])**2) + mean((x[..., 1:] - x[..., :-1])**2)
     total     = content_weight * sum_l a_l content_l + style_weight * sum_l b_l style_l + tv_weight * tv
 
-with per-layer weights ``a_l``, ``b_l`` (default: the same for every layer, summing to 1).
+with per-layer weights ``a_l``, ``b_l`` (a plain list of layers: equal weights summing to 1).
+:data:`DEFAULTS` holds the weights used when none are given, per encoder family.
 """
 
 from __future__ import annotations
@@ -192,8 +193,11 @@ class GatysLoss(nn.Module):
         encoder: a :class:`VGGEncoder` reaching every requested layer; it is put in eval
             mode and its parameters are frozen (shared, not copied).
         content_layers: layer names (equal weights summing to 1) or ``{name: weight}``.
-        style_layers: the same for the style (Gram) term.
-        content_weight, style_weight, tv_weight: factors of the three terms, >= 0.
+        style_layers: the same for the style (Gram) term; ``None``: relu1_1..relu5_1 with the
+            encoder family's layer weights (:data:`DEFAULTS`).
+        content_weight, style_weight, tv_weight: factors of the three terms, >= 0; ``None``
+            takes the encoder family's value from :data:`DEFAULTS`, so ``GatysLoss(encoder)``
+            is the criterion :func:`gatys` optimises by default.
 
     ``forward(image)`` takes ``(B, 3, H, W)`` RGB (nominally [0, 1]) at the content
     target's size and returns the scalar total; :meth:`losses` returns every term.
@@ -204,21 +208,27 @@ class GatysLoss(nn.Module):
         encoder: VGGEncoder,
         *,
         content_layers: LayerSpec = DEFAULT_CONTENT_LAYERS,
-        style_layers: LayerSpec = DEFAULT_STYLE_LAYERS,
-        content_weight: float = 1.0,
-        style_weight: float = 1e4,
-        tv_weight: float = 0.0,
+        style_layers: LayerSpec | None = None,
+        content_weight: float | None = None,
+        style_weight: float | None = None,
+        tv_weight: float | None = None,
     ) -> None:
         super().__init__()
         if not isinstance(encoder, VGGEncoder):
             raise InputError(f"encoder must be a VGGEncoder, got {type(encoder).__name__}")
+        defaults = default_weights(encoder)
         self.content_layers = _layer_weights(content_layers, "content_layers")
-        self.style_layers = _layer_weights(style_layers, "style_layers")
+        s_layers = defaults.style_layers if style_layers is None else style_layers
+        self.style_layers = _layer_weights(s_layers, "style_layers")
         check_encoder_layers(encoder, list(self.content_layers), "content_layers")
         check_encoder_layers(encoder, list(self.style_layers), "style_layers")
-        self.content_weight = _check_weight("content_weight", content_weight)
-        self.style_weight = _check_weight("style_weight", style_weight)
-        self.tv_weight = _check_weight("tv_weight", tv_weight)
+        # None: the encoder family's tuned value.
+        cw = defaults.content_weight if content_weight is None else content_weight
+        sw = defaults.style_weight if style_weight is None else style_weight
+        tw = defaults.tv_weight if tv_weight is None else tv_weight
+        self.content_weight = _check_weight("content_weight", cw)
+        self.style_weight = _check_weight("style_weight", sw)
+        self.tv_weight = _check_weight("tv_weight", tw)
         self.encoder = encoder.eval().requires_grad_(False)
         self._content_targets: dict[str, Tensor] = {}
         self._style_targets: dict[str, Tensor] = {}
@@ -527,7 +537,8 @@ def gatys(
             encoder family's layer weights (:data:`DEFAULTS`).
         content_weight, style_weight, tv_weight: weights of the three terms (>= 0);
             ``None`` takes the encoder family's value from :data:`DEFAULTS`.
-        optimizer: ``"lbfgs"`` (one iteration = one forward/backward per step) or ``"adam"``.
+        optimizer: ``"lbfgs"`` (a step is one iteration: about 2 forward/backward passes with
+            its line search) or ``"adam"`` (one pass per step).
         steps: optimiser steps per scale: an int, or one int per entry of ``scales``.
         lr: step size; default 1.0 for L-BFGS, 0.02 (pixel units) for Adam.
         init: ``"content"`` (start from the content), ``"noise"`` (uniform [0, 1] noise drawn
@@ -587,15 +598,13 @@ def gatys(
     c_spec = _layer_weights(content_layers, "content_layers")
     s_spec = None if style_layers is None else _layer_weights(style_layers, "style_layers")
 
-    enc = resolve_encoder(encoder)
-    defaults = default_weights(enc)
     criterion = GatysLoss(
-        enc,
+        resolve_encoder(encoder),
         content_layers=c_spec,
-        style_layers=defaults.style_layers if s_spec is None else s_spec,
-        content_weight=defaults.content_weight if content_weight is None else content_weight,
-        style_weight=defaults.style_weight if style_weight is None else style_weight,
-        tv_weight=defaults.tv_weight if tv_weight is None else tv_weight,
+        style_layers=s_spec,
+        content_weight=content_weight,
+        style_weight=style_weight,
+        tv_weight=tv_weight,
     )
     if criterion.content_weight == criterion.style_weight == criterion.tv_weight == 0:
         raise InputError("content_weight, style_weight and tv_weight are all 0: nothing to optimise")

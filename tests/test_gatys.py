@@ -180,6 +180,10 @@ def test_criterion_equals_weighted_sum_of_functional_losses(enc: VGGEncoder) -> 
 def test_plain_layer_list_gets_equal_weights_summing_to_one(enc: VGGEncoder) -> None:
     crit = GatysLoss(enc, style_layers=DEFAULT_STYLE_LAYERS)
     assert crit.style_layers == {n: pytest.approx(0.2) for n in DEFAULT_STYLE_LAYERS}
+    # Without layers or weights the criterion is the one gatys() uses for this encoder family.
+    d = default_weights(enc)
+    crit = GatysLoss(enc)
+    assert crit.style_layers == d.style_layers and crit.style_weight == d.style_weight
 
 
 def test_targets_are_encoded_once_and_cached(enc: VGGEncoder) -> None:
@@ -275,7 +279,7 @@ def test_wrong_encoder_type() -> None:
 
 # -- the optimisation loop ----------------------------------------------------------------------
 def _style_loss_of(enc: VGGEncoder, image: torch.Tensor, style: torch.Tensor) -> float:
-    crit = GatysLoss(enc, content_weight=0.0, style_weight=1.0)
+    crit = GatysLoss(enc, style_layers=DEFAULT_STYLE_LAYERS, content_weight=0.0, style_weight=1.0)
     crit.set_style(style)
     with torch.no_grad():
         return float(crit.losses(image)["style"])
