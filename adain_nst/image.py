@@ -217,6 +217,10 @@ def save_image(image: Image.Image | Tensor | np.ndarray, path: str | os.PathLike
     try:
         with os.fdopen(fd, "wb") as f:
             image.save(f, format=fmt, **save_kwargs)
+        # mkstemp creates the file 0600; give it the permissions a plain open() would have.
+        umask = os.umask(0)
+        os.umask(umask)
+        os.chmod(tmp, 0o666 & ~umask)
         os.replace(tmp, path)
     except BaseException:
         Path(tmp).unlink(missing_ok=True)

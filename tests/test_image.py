@@ -103,3 +103,14 @@ def test_save_image_is_atomic(tmp_path: Path) -> None:
         save_image(broken.convert("I;16"), tmp_path / "out.jpg")
     assert target.read_bytes() == before
     assert sorted(p.name for p in tmp_path.iterdir()) == ["out.png"]
+
+
+def test_saved_files_get_umask_permissions(tmp_path: Path) -> None:
+    import os
+
+    umask = os.umask(0o022)
+    try:
+        target = save_image(torch.rand(3, 8, 8), tmp_path / "perm.png")
+    finally:
+        os.umask(umask)
+    assert target.stat().st_mode & 0o777 == 0o644
