@@ -433,12 +433,17 @@ class BenchConfig:
     note: str = ""
 
 
+GROUPS = ("latency", "ablation", "batch", "dtype", "compile", "retain")
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
-    ("reference-like ops", {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False}),
-    ("+channels_last", {"fuse_relu": False, "subpixel": False, "tap_output_conv": False}),
-    ("+fused conv-relu", {"subpixel": False, "tap_output_conv": False}),
-    ("+sub-pixel upsample-conv", {"tap_output_conv": False}),
-    ("+tap output conv (default)", {}),
+    (
+        "reference-like ops",
+        {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False},
+    ),
+    ("+channels_last", {"fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False}),
+    ("+fused conv-relu", {"subpixel": False, "tap_output_conv": False, "winograd": False}),
+    ("+sub-pixel upsample-conv", {"tap_output_conv": False, "winograd": False}),
+    ("+tap output conv", {"winograd": False}),
+    ("+winograd (= default)", {}),
     ("default, channels_last off", {"channels_last": False}),
     ("default +border fix", {"border_fix": True}),
 )
@@ -479,21 +484,11 @@ def default_cases(cfg: BenchConfig) -> list[Case]:
         if not on_cuda:
             # Run last: it changes the process's allocator for good (see retain_freed_memory).
             for model in cfg.models:
-                for size in sizes:
+                for size in tuple(x for x in sizes if not cfg.quick or x == 512):
                     for cached in (False, True):
-                        cases.append(
-                            Case(
-                                "latency",
-                                model,
-                                "engine",
-                                "default +retain_memory",
-                                size,
-                                1,
-                                cached,
-                                device=dev,
-                                retain_memory=True,
-                            )
-                        )
+                        label = "default +retain_memory"
+                        case = Case("retain", model, "engine", label, size, 1, cached, device=dev, retain_memory=True)
+                        cases.append(case)
     return cases
 
 
@@ -849,7 +844,14 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--json", default="speed.json", help="write the full report here (default speed.json)")
     p.add_argument("--markdown", default="speed.md", help="write the tables here (default speed.md)")
     p.add_argument("--note", default="", help="free text stored in the report (e.g. what else was running)")
+    p.add_argument("--groups", nargs="+", choices=GROUPS, help="run only these tables (default: all)")
+    p.add_argument("--impl", choices=("reference", "engine"), help="run only this implementation's cases")
+    p.add_argument("--style", choices=("every", "cached"), help="run only cases with the style encoded so")
+    p.add_argument("--warmup", type=int, default=None, help="untimed calls before timing (default 1)")
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print B/A ratios of two reports and exit")
+    p.add_argument(
+        "--merge", nargs="+", metavar="REPORT.json", help="merge reports (later wins) into --json/--markdown"
+    )
 
 
 def run_from_args(args: argparse.Namespace) -> int:
@@ -857,6 +859,10 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.compare:
         a, b = (json.loads(Path(p).read_text()) for p in args.compare)
         sys.stdout.write(compare_reports(a, b))
+        return 0
+    if args.merge:
+        report = merge_reports([json.loads(Path(p).read_text()) for p in args.merge])
+        _write(report, args.json, args.markdown)
         return 0
     devices = tuple(args.device) if args.device else ("cpu", "cuda") if torch.cuda.is_available() else ("cpu",)
     cfg = BenchConfig(
@@ -875,16 +881,54 @@ def run_from_args(args: argparse.Namespace) -> int:
     if args.quick:
         cfg.min_time, cfg.max_time, cfg.max_runs = 0.5, 6.0, 5
         cfg.ablation_size, cfg.batch_px, cfg.dtype_size = 256, (256,), 256
+        if not args.batches:
+            cfg.batches = (1, 4)
     if args.min_runs:
         cfg.min_runs = args.min_runs
-    report = run_benchmark(cfg, log=lambda s: print(s, flush=True))
-    text = markdown_report(report)
-    Path(args.json).parent.mkdir(parents=True, exist_ok=True)
-    Path(args.json).write_text(json.dumps(report, indent=1))
-    Path(args.markdown).write_text(text)
-    print(text)
-    print(f"wrote {args.json} and {args.markdown}")
+    if args.warmup is not None:
+        cfg.warmup = args.warmup
+    cases = [
+        c
+        for c in default_cases(cfg)
+        if (not args.groups or c.group in args.groups)
+        and (not args.impl or c.impl == args.impl)
+        and (not args.style or (c.cached_style == (args.style == "cached")))
+    ]
+    report = run_benchmark(cfg, cases, log=lambda s: print(s, flush=True))
+    _write(report, args.json, args.markdown)
     return 0
+
+
+def _write(report: dict[str, Any], json_path: str, md_path: str) -> None:
+    text = markdown_report(report)
+    for p in (json_path, md_path):
+        Path(p).parent.mkdir(parents=True, exist_ok=True)
+    Path(json_path).write_text(json.dumps(report, indent=1))
+    Path(md_path).write_text(text)
+    print(text)
+    print(f"wrote {json_path} and {md_path}")
+
+
+def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
+    """One report from several runs on the same machine: results by case id, later runs win.
+
+    Machine metadata comes from the first report; every run's time, load averages and note
+    are kept under ``runs``.
+    """
+    merged: dict[str, Any] = {"machine": dict(reports[0]["machine"]), "config": reports[0]["config"], "models": {}}
+    results: dict[str, dict[str, Any]] = {}
+    runs = []
+    for rep in reports:
+        merged["models"].update(rep["models"])
+        m = rep["machine"]
+        runs.append({k: m.get(k) for k in ("time_utc", "loadavg_start", "loadavg_end", "wall_s", "git_commit")})
+        runs[-1]["note"] = rep["config"].get("note", "")
+        for r in rep["results"]:
+            results[r["id"]] = r
+    merged["machine"]["runs"] = runs
+    merged["machine"]["wall_s"] = sum(r["wall_s"] or 0 for r in runs)
+    merged["results"] = list(results.values())
+    return merged
 
 
 def main(argv: Sequence[str] | None = None) -> int:

@@ -14,7 +14,7 @@ from pathlib import Path
 import pytest
 import torch
 
-from adain_nst import AdaINModel, ConfigError, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
+from adain_nst import AdaINModel, ConfigError, Decoder, DecoderConfig, EncoderConfig, VGGEncoder, inference
 from adain_nst.bench import (
     BenchConfig,
     Case,
@@ -101,6 +101,7 @@ FLAG_SETS = [
     {"fuse_relu": False},
     {"subpixel": False},
     {"tap_output_conv": False},
+    {"winograd": False},
     {"border_fix": True},
     {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False},
 ]
@@ -116,6 +117,18 @@ def test_engine_equals_forward(tiny: AdaINModel, flags: dict[str, bool]) -> None
         feats = [engine.encode(s) for s in styles]
         got = engine.stylize(content, feats, [0.3, 0.7], 0.7)
     torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-4)
+
+
+def test_winograd_layers_equal_the_direct_conv(tiny: AdaINModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(inference, "WINOGRAD_MIN_CHANNELS", 8)  # so the tiny model's wide layers use it
+    engine = InferenceEngine(tiny, InferenceOptions(dtype=torch.float32))
+    assert sum(layer.winograd is not None for layer in engine.decoder_layers) >= 3
+    for shape in [(2, 3, 48, 64), (1, 3, 40, 40)]:  # relu4_1 at 6x8 (even) and 5x5 (odd: direct conv)
+        content, style = torch.rand(*shape), torch.rand(1, 3, 44, 36)
+        with torch.no_grad():
+            expected = tiny(content, style)
+            got = engine.stylize(content, [engine.encode(style)], [1.0], 1.0)
+        torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-4)
 
 
 def test_stylize_matches_forward_for_odd_sizes_and_color_modes(tiny: AdaINModel) -> None:
