@@ -434,6 +434,14 @@ class BenchConfig:
 
 
 GROUPS = ("latency", "ablation", "batch", "dtype", "compile", "retain")
+GROUP_TITLES = {
+    "latency": "Latency: reference vs engine (default options)",
+    "ablation": "Ablation: engine options switched one at a time (full model, style cached)",
+    "batch": "Batching: several contents with one cached style",
+    "dtype": "Low-precision dtypes",
+    "compile": "torch.compile of the engine",
+    "retain": "Engine with retain_memory=True (glibc heap kept between calls)",
+}
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
     (
         "reference-like ops",
@@ -757,6 +765,11 @@ def markdown_report(report: dict[str, Any]) -> str:
     ]
     if report["config"].get("note"):
         lines.append(f"- note: {report['config']['note']}")
+    for run in m.get("runs", []):
+        lines.append(
+            f"- run {run['time_utc']} (git {run['git_commit']}): load {_fmt_load(run['loadavg_start'])} -> "
+            f"{_fmt_load(run['loadavg_end'])}, {run['wall_s'] or 0:.0f} s; {run['note']}"
+        )
     for name, info in report["models"].items():
         lines.append(
             f"- model `{name}`: {info['weights']}; {info['encoder_params'] / 1e6:.2f} M encoder + "
@@ -778,7 +791,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         "| GFLOP/s | vs ref | cpu_util | peak MiB | status |"
     )
     for group, rows in groups.items():
-        lines += ["", f"### {group}", "", head, _sep(head)]
+        lines += ["", f"### {GROUP_TITLES.get(group, group)}", "", head, _sep(head)]
         for r in rows:
             c = r["case"]
             ref = _reference_for(r, by_id)

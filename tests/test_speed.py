@@ -152,6 +152,17 @@ def test_batched_contents_with_one_cached_style_equal_per_image_results(tiny: Ad
     torch.testing.assert_close(tiny.stylize(contents[2:3], style, alpha=0.9), single[2:3], atol=1e-6, rtol=1e-6)
 
 
+def test_cpu_batches_run_in_chunks_with_the_same_result(tiny: AdaINModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    contents = torch.rand(5, 3, 48, 40)
+    styles = torch.rand(5, 3, 32, 32)  # one style per content: chunks must pair them up
+    with torch.inference_mode():
+        feats = tiny.encode_style(styles)
+        whole = tiny.stylize(contents, style_feats=feats)
+        monkeypatch.setattr(inference, "CPU_CHUNK_BYTES", 2 * 48 * 40 * WIDTHS[0] * 4)  # chunks of 2, 2, 1
+        chunked = tiny.stylize(contents, style_feats=feats)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
+
+
 def test_reference_baseline_computes_the_same_as_forward(tiny: AdaINModel) -> None:
     content, style = torch.rand(2, 3, 32, 48), torch.rand(1, 3, 40, 40)
     with torch.no_grad():
@@ -244,7 +255,7 @@ def test_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     assert rows[cases[1].id]["max_abs_diff_vs_reference"] < 1e-4
     assert rows[cases[-1].id]["status"].startswith("skipped")
     md = markdown_report(loaded)
-    assert "### latency" in md and "| median ms |" in md and "eager fp32 NCHW" in md
+    assert "### Latency" in md and "| median ms |" in md and "eager fp32 NCHW" in md
     assert "x |" in md  # the engine rows carry a ratio to the reference
     cmp = compare_reports(loaded, loaded)
     assert "1.000" in cmp
