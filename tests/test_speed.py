@@ -249,7 +249,7 @@ def test_benchmark_writes_json_and_markdown(tmp_path: Path) -> None:
     assert len(rows) == len(cases)
     for case in cases[:5]:
         r = rows[case.id]
-        assert r["status"] == "ok", r["status"]
+        assert r["status"].startswith("ok"), r["status"]  # "ok (contended)" on a busy machine
         assert r["n"] == 2 and r["median_s"] > 0 and r["iqr_s"] >= 0 and r["gflop"] > 0
         assert r["img_per_s"] == pytest.approx(case.batch / r["median_s"])
     assert rows[cases[1].id]["max_abs_diff_vs_reference"] < 1e-4
