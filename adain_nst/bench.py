@@ -443,18 +443,21 @@ GROUP_TITLES = {
     "batch": "Batching: several contents with one cached style",
     "dtype": "Low-precision dtypes",
     "compile": "torch.compile of the engine",
-    "retain": "Engine with retain_memory=True (glibc heap kept between calls)",
+    "retain": 'Engine with retain_memory="process" (glibc heap kept between calls)',
 }
-ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (
+_OFF = {"retain_memory": "off"}
+ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (  # cumulative, then single switches from the default
     (
         "reference-like ops",
-        {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False},
+        {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False}
+        | _OFF,
     ),
-    ("+channels_last", {"fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False}),
-    ("+fused conv-relu", {"subpixel": False, "tap_output_conv": False, "winograd": False}),
-    ("+sub-pixel upsample-conv", {"tap_output_conv": False, "winograd": False}),
-    ("+tap output conv", {"winograd": False}),
-    ("+winograd (= default)", {}),
+    ("+channels_last", {"fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False} | _OFF),
+    ("+fused conv-relu", {"subpixel": False, "tap_output_conv": False, "winograd": False} | _OFF),
+    ("+sub-pixel upsample-conv", {"tap_output_conv": False, "winograd": False} | _OFF),
+    ("+tap output conv", {"winograd": False} | _OFF),
+    ("+winograd", _OFF),
+    ("+heap retained per call (= default)", {}),
     ("default, channels_last off", {"channels_last": False}),
     ("default +border fix", {"border_fix": True}),
 )
@@ -497,7 +500,7 @@ def default_cases(cfg: BenchConfig) -> list[Case]:
             for model in cfg.models:
                 for size in tuple(x for x in sizes if not cfg.quick or x == 512):
                     for cached in (False, True):
-                        label = "default +retain_memory"
+                        label = 'retain_memory="process"'
                         case = Case("retain", model, "engine", label, size, 1, cached, device=dev, retain_memory=True)
                         cases.append(case)
     return cases
@@ -549,7 +552,9 @@ def run_case(
                 return ref(content, style)
 
         else:
-            opts = {**dict(case.options), "retain_memory": case.retain_memory}
+            opts = dict(case.options)
+            if case.retain_memory:
+                opts["retain_memory"] = "process"
             model.optimize_for_inference(dtype=dtype, **opts)
             feats = model.encode_style(style)
 
@@ -875,6 +880,8 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--models", nargs="+", choices=("full", "cd16x"), help="default: both")
     p.add_argument("--device", nargs="+", help="cpu, cuda ... (default: cpu, and cuda when available)")
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes of the batch table (default 1 4 8)")
+    p.add_argument("--batch-px", type=int, nargs="+", help="image sides of the batch table (default 256 512)")
+    p.add_argument("--compile-px", type=int, nargs="+", help="image sides of the compile table (default 256 512)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile cases")
     p.add_argument("--min-runs", type=int, default=None, help="timed calls per case, at least (default 3)")
@@ -925,6 +932,10 @@ def run_from_args(args: argparse.Namespace) -> int:
             cfg.batches = (1, 4)
     if args.min_runs:
         cfg.min_runs = args.min_runs
+    if args.batch_px:
+        cfg.batch_px = tuple(args.batch_px)
+    if args.compile_px:
+        cfg.compile_sizes = tuple(args.compile_px)
     if args.warmup is not None:
         cfg.warmup = args.warmup
     cfg.retries = args.retries

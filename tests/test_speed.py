@@ -200,6 +200,20 @@ def test_dtype_choices() -> None:
         resolve_dtype("int8", cpu)
 
 
+def test_retain_memory_modes(tiny: AdaINModel) -> None:
+    assert InferenceOptions(retain_memory=True).retain_memory == "process"
+    assert InferenceOptions(retain_memory=False).retain_memory == "off"
+    assert InferenceOptions().retain_memory == "call"
+    with pytest.raises(ConfigError, match="retain_memory"):
+        InferenceOptions(retain_memory="always")
+    with inference.retained_heap() as active, inference.retained_heap():  # nests
+        assert active in (True, False)  # False where glibc is absent or malloc is tuned by env
+    content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
+    off = tiny.optimize_for_inference(retain_memory="off").stylize(content, style)
+    call = tiny.optimize_for_inference().stylize(content, style)
+    torch.testing.assert_close(off, call, atol=0, rtol=0)
+
+
 def test_bfloat16_output_stays_close_to_float32(tiny: AdaINModel) -> None:
     content, style = torch.rand(1, 3, 48, 48), torch.rand(1, 3, 48, 48)
     with warnings.catch_warnings():
