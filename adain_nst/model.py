@@ -179,7 +179,8 @@ class AdaINModel(nn.Module):
             compile: wrap the engine's encoder/decoder passes in ``torch.compile`` (slow first
                 call per input shape; measured no faster than the eager engine on CPU).
             retain_memory: glibc heap policy around each call: ``"call"`` (default) reuses
-                freed activations' memory within the call and returns it to the OS after
+                freed activations' memory within a call on big images (>= 32 MiB
+                activations) and returns it to the OS after
                 (:func:`adain_nst.inference.retained_heap`; ~30 % faster at 512^2);
                 ``"process"``/``True`` keeps it for good (faster repeated calls; the process stays
                 at its peak size; :func:`adain_nst.inference.retain_freed_memory`); ``"off"``/``False``.
@@ -273,7 +274,8 @@ class AdaINModel(nn.Module):
         styles = [resize_shorter(to_tensor(s, f"style {i}")[0].to(device), style_size) for i, s in enumerate(styles_in)]
         engine = self.inference_engine(dtype=dtype)
         try:
-            with engine.memory_scope():  # one scope for style and content passes
+            pixels = max(t.shape[-2] * t.shape[-1] for t in [x, *styles])
+            with engine.memory_scope(pixels):  # one scope for the style and content passes
                 if style_feats is None:
                     if mode == "coral":
                         styles = [coral(s, x) for s in styles]
