@@ -232,8 +232,8 @@ def measure(
     """Time ``fn`` after ``warmup`` calls: ``min_runs`` calls, then more until ``min_time``
     seconds (capped by ``max_time``) of timed calls have passed or ``max_runs`` were made.
     """
-    first = 0.0
-    for i in range(max(warmup, 1)):
+    first: float | None = None
+    for i in range(warmup):
         _sync(device)
         t = time.perf_counter()
         fn()
@@ -249,9 +249,11 @@ def measure(
         _sync(device)
         times.append(time.perf_counter() - t0)
         cpu.append(time.process_time() - c0)
+        if first is None:  # no warm-up: the first timed call is also the first call
+            first = times[0]
         if len(times) >= min_runs and sum(times) >= min(min_time, max_time):
             break
-    return Timing(times, cpu, first)
+    return Timing(times, cpu, first if first is not None else times[0])
 
 
 class PeakMemory:
@@ -459,6 +461,7 @@ ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (  # cumulative, then single
     ("+winograd", _OFF),
     ("+heap retained per call (= default)", {}),
     ("default, channels_last off", {"channels_last": False}),
+    ("default, winograd off", {"winograd": False}),
     ("default +border fix", {"border_fix": True}),
 )
 
@@ -564,7 +567,11 @@ def run_case(
                 return model.stylize(content, style)
 
         try:
-            out = fn()
+            _sync(device)
+            t_first = time.perf_counter()
+            out = fn()  # the first call: checked against the reference, counts as a warm-up call
+            _sync(device)
+            res.first_call_s = time.perf_counter() - t_first
             if case.impl == "engine" and case.size <= 256 and expected is not None:
                 key = (case.model, case.size, case.batch, case.device)
                 if key not in expected:
@@ -575,7 +582,7 @@ def run_case(
                 timing = measure(
                     fn,
                     device,
-                    warmup=cfg.warmup,
+                    warmup=max(cfg.warmup - 1, 0),
                     min_runs=cfg.min_runs,
                     max_runs=cfg.max_runs,
                     min_time=cfg.min_time,
@@ -589,7 +596,6 @@ def run_case(
     threads = torch.get_num_threads() if device.type == "cpu" else 1
     res.times = timing.times
     res.median_s, res.iqr_s, res.n = timing.median, timing.iqr, len(timing.times)
-    res.first_call_s = timing.first_call_s
     res.cpu_s = statistics.median(timing.cpu_times)
     res.cpu_util = res.cpu_s / (res.median_s * threads) if device.type == "cpu" else None
     res.img_per_s = case.batch / res.median_s
@@ -891,7 +897,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--groups", nargs="+", choices=GROUPS, help="run only these tables (default: all)")
     p.add_argument("--impl", choices=("reference", "engine"), help="run only this implementation's cases")
     p.add_argument("--style", choices=("every", "cached"), help="run only cases with the style encoded so")
-    p.add_argument("--warmup", type=int, default=None, help="untimed calls before timing (default 1)")
+    p.add_argument(
+        "--warmup", type=int, default=None, help="untimed calls before timing, at least 1 (the first call; default 1)"
+    )
     p.add_argument(
         "--retries", type=int, default=0, help="re-run a CPU case up to N times while cpu_util < 0.9 (busy machine)"
     )
