@@ -160,14 +160,15 @@ _CD16X_ENCODER = FileRecord(
     "encoder.safetensors", "fb6925a83aacbdb0d02c22dde2b598296d32be0803cf4c77f59639fd47595837", 881_032
 )
 
-# cd16x-adain: filled in once the trained decoder is committed at
-# weights/cd16x-adain/decoder.safetensors. Run
+# cd16x-adain: our trained decoder (weights/cd16x-adain/decoder.safetensors, step 475).
+# After retraining, regenerate with
 #   python weights/convert_cd16x.py --name cd16x-adain --out /tmp/cd16x-adain \
 #       --encoder ../shared/weights/cd16x/e4.pth --decoder weights/cd16x-adain/decoder.safetensors
-# and paste the two records it prints for config.json and decoder.safetensors here
-# (config.json records the decoder's final_relu, so it is only known with the decoder).
-CD16X_ADAIN_CONFIG = FileRecord("config.json", None, None)
-CD16X_ADAIN_DECODER = FileRecord("decoder.safetensors", None, None)
+# and paste the records it prints for config.json and decoder.safetensors here.
+CD16X_ADAIN_CONFIG = FileRecord("config.json", "1912d331a570bbe9c2603a3820e797521fe8fc4b12df473d8ebd1c60ce1e5feb", 489)
+CD16X_ADAIN_DECODER = FileRecord(
+    "decoder.safetensors", "45efb53e0e31974b8d0db608f6fa1a1f1ce1084384b116d1bc1c48173d2d1aa5", 880_300
+)
 
 REGISTRY: dict[str, ModelSpec] = {
     spec.name: spec
@@ -250,7 +251,12 @@ REGISTRY: dict[str, ModelSpec] = {
             description="cd16x 16x-compressed VGG-19 to relu4_1 + a decoder trained by adain-nst with the AdaIN loss",
             sources=(
                 _CD16X_E4,
-                SourceFile("decoder.safetensors", "weights/cd16x-adain/decoder.safetensors", None, None),
+                SourceFile(
+                    "decoder.safetensors",
+                    "weights/cd16x-adain/decoder.safetensors",
+                    "157509c7e645dbdccf9e48e8a989051522bfd200e6ea76d3b54e1b83dcad81bf",
+                    880_300,
+                ),
             ),
         ),
     )
