@@ -1,7 +1,7 @@
 """Regenerate docs/api.md from the public API's signatures and docstrings.
 
-    python docs/gen_api.py          # rewrite docs/api.md
-    python docs/gen_api.py --check  # exit 1 if docs/api.md is out of date (the tests run this)
+python docs/gen_api.py          # rewrite docs/api.md
+python docs/gen_api.py --check  # exit 1 if docs/api.md is out of date (the tests run this)
 """
 
 from __future__ import annotations
@@ -55,7 +55,9 @@ def render() -> str:
             continue
         lines += [f"## `{module_name}`", "", _doc(module), ""]
         public = getattr(module, "__all__", None) or [
-            n for n, o in vars(module).items() if not n.startswith("_") and getattr(o, "__module__", None) == module_name
+            n
+            for n, o in vars(module).items()
+            if not n.startswith("_") and getattr(o, "__module__", None) == module_name
         ]
         for name in public:
             obj = getattr(module, name)
