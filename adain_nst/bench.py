@@ -32,6 +32,7 @@ import statistics
 import subprocess
 import sys
 import time
+import warnings
 from collections.abc import Callable, Iterable, Sequence
 from dataclasses import asdict, dataclass, field
 from pathlib import Path
@@ -330,8 +331,18 @@ class Case:
 
     @property
     def id(self) -> str:
-        style = "cached" if self.cached_style else "every"
-        return f"{self.device}/{self.model}/{self.impl}:{self.label}/{self.size}/b{self.batch}/{style}/{self.dtype}"
+        """Stable key across runs (``--compare``, ``--merge``): the group and every setting."""
+        return case_id(asdict(self))
+
+
+def _setting_key(c: dict[str, Any]) -> str:
+    style = "cached" if c["cached_style"] else "every"
+    return f"{c['device']}/{c['model']}/{c['impl']}:{c['label']}/{c['size']}/b{c['batch']}/{style}/{c['dtype']}"
+
+
+def case_id(c: dict[str, Any]) -> str:
+    """``group:device/model/impl:label/size/bN/style/dtype`` of a case given as a dict."""
+    return f"{c['group']}:{_setting_key(c)}"
 
 
 @dataclass
@@ -447,21 +458,17 @@ GROUP_TITLES = {
     "compile": "torch.compile of the engine",
     "retain": 'Engine with retain_memory="process" (glibc heap kept between calls)',
 }
-_OFF = {"retain_memory": "off"}
+_ALL_OFF = {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False}
 ABLATIONS: tuple[tuple[str, dict[str, Any]], ...] = (  # cumulative, then single switches from the default
-    (
-        "reference-like ops",
-        {"channels_last": False, "fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False}
-        | _OFF,
-    ),
-    ("+channels_last", {"fuse_relu": False, "subpixel": False, "tap_output_conv": False, "winograd": False} | _OFF),
-    ("+fused conv-relu", {"subpixel": False, "tap_output_conv": False, "winograd": False} | _OFF),
-    ("+sub-pixel upsample-conv", {"tap_output_conv": False, "winograd": False} | _OFF),
-    ("+tap output conv", {"winograd": False} | _OFF),
-    ("+winograd", _OFF),
-    ("+heap retained per call (= default)", {}),
+    ("reference-like ops", _ALL_OFF | {"retain_memory": "off"}),
+    ("+heap retained per call", _ALL_OFF),
+    ("+channels_last", _ALL_OFF | {"channels_last": True}),
+    ("+fused conv-relu", _ALL_OFF | {"channels_last": True, "fuse_relu": True}),
+    ("+sub-pixel upsample-conv", {"tap_output_conv": False, "winograd": False}),
+    ("+tap output conv", {"winograd": False}),
+    ("+winograd (= default)", {}),
     ("default, channels_last off", {"channels_last": False}),
-    ("default, winograd off", {"winograd": False}),
+    ('default, retain_memory="off"', {"retain_memory": "off"}),
     ("default +border fix", {"border_fix": True}),
 )
 
@@ -590,6 +597,10 @@ def run_case(
                 )
         except (torch.OutOfMemoryError, MemoryError) as exc:
             res.status = f"skipped: out of memory ({type(exc).__name__})"
+            return res
+        except Exception as exc:  # one broken case (e.g. a compiler bug) must not end the run
+            first_line = (str(exc).strip().splitlines() or [""])[0]
+            res.status = f"error: {type(exc).__name__}: {first_line[:150]}"
             return res
         finally:
             model.optimize_for_inference()  # back to defaults for the next case
@@ -778,12 +789,10 @@ def _fmt(x: float | None, spec: str = ".1f") -> str:
     return "" if x is None else format(x, spec)
 
 
-def _reference_for(r: dict[str, Any], by_id: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
-    c = r["case"]
-    style = "cached" if c["cached_style"] else "every"
-    ref_id = f"{c['device']}/{c['model']}/reference:{REF}/{c['size']}/b{c['batch']}/{style}/float32"
-    ref = by_id.get(ref_id)
-    return ref if ref and ref["status"].startswith("ok") else None
+def _reference_for(r: dict[str, Any], refs: dict[str, dict[str, Any]]) -> dict[str, Any] | None:
+    """The reference result with the same device, model, size, batch and style (any group)."""
+    c = {**r["case"], "impl": "reference", "label": REF, "dtype": "float32"}
+    return refs.get(_setting_key(c))
 
 
 def markdown_report(report: dict[str, Any]) -> str:
@@ -817,7 +826,11 @@ def markdown_report(report: dict[str, Any]) -> str:
         "layer shapes / median (nominal count: see docs). cpu_util = process CPU time / "
         "(wall x threads); well below 1 means other processes took CPU time.",
     ]
-    by_id = {r["id"]: r for r in report["results"]}
+    refs = {
+        _setting_key(r["case"]): r
+        for r in report["results"]
+        if r["case"]["impl"] == "reference" and r["status"].startswith("ok")
+    }
     groups: dict[str, list[dict[str, Any]]] = {}
     for r in report["results"]:
         groups.setdefault(r["case"]["group"], []).append(r)
@@ -829,7 +842,7 @@ def markdown_report(report: dict[str, Any]) -> str:
         lines += ["", f"### {GROUP_TITLES.get(group, group)}", "", head, _sep(head)]
         for r in rows:
             c = r["case"]
-            ref = _reference_for(r, by_id)
+            ref = _reference_for(r, refs)
             ratio = (
                 f"{ref['median_s'] / r['median_s']:.2f}x" if ref and r["median_s"] and c["impl"] != "reference" else ""
             )
@@ -842,8 +855,21 @@ def markdown_report(report: dict[str, Any]) -> str:
                 f"{_fmt(r['gflops_per_s'], '.0f')} | "
                 f"{ratio} | {_fmt(r['cpu_util'], '.2f')} | {_fmt(peak, '.0f')} | {r['status']} |"
             )
+    if report.get("quality"):
+        lines += [
+            "",
+            "### Output quality of low-precision dtypes (PSNR vs float32)",
+            "",
+            "| device | model | dtype | size | images | PSNR min dB | PSNR mean dB | range-PSNR min dB |",
+            "|---|---|---|---|---|---|---|---|",
+        ]
+        for q in report["quality"]:
+            lines.append(
+                f"| {q['device']} | {q['model']} | {q['dtype']} | {q['size']} | {q['images']} | "
+                f"{q['psnr_db_min']:.1f} | {q['psnr_db_mean']:.1f} | {q['psnr_range_db_min']:.1f} |"
+            )
     if not any(r["case"]["device"].startswith("cuda") for r in report["results"]):
-        lines += ["", "CUDA: not measured (no GPU on this machine)."]
+        lines += ["", "CUDA: not measured (no GPU available to this run)."]
     return "\n".join(lines) + "\n"
 
 
@@ -857,7 +883,7 @@ def _fmt_load(load: Sequence[float] | None) -> str:
 
 def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
     """Markdown table of B's median over A's for every case both ran (``speedup`` = A / B)."""
-    rows_a = {r["id"]: r for r in a["results"] if r["status"].startswith("ok")}
+    rows_a = {case_id(r["case"]): r for r in a["results"] if r["status"].startswith("ok")}
     lines = [
         f"A: {a['machine'].get('cpu')} / torch {a['machine'].get('torch')} / {a['machine'].get('time_utc')}",
         f"B: {b['machine'].get('cpu')} / torch {b['machine'].get('torch')} / {b['machine'].get('time_utc')}",
@@ -867,12 +893,14 @@ def compare_reports(a: dict[str, Any], b: dict[str, Any]) -> str:
     ]
     n = 0
     for r in b["results"]:
-        ra = rows_a.get(r["id"])
+        ra = rows_a.get(case_id(r["case"]))
         if ra is None or not r["status"].startswith("ok"):
             continue
         n += 1
         ratio = r["median_s"] / ra["median_s"]
-        lines.append(f"| {r['id']} | {_ms(ra['median_s'])} | {_ms(r['median_s'])} | {ratio:.3f} | {1 / ratio:.2f}x |")
+        lines.append(
+            f"| {case_id(r['case'])} | {_ms(ra['median_s'])} | {_ms(r['median_s'])} | {ratio:.3f} | {1 / ratio:.2f}x |"
+        )
     if n == 0:
         lines.append("| (no case in common) | | | | |")
     return "\n".join(lines) + "\n"
@@ -888,6 +916,7 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
     p.add_argument("--batches", type=int, nargs="+", help="batch sizes of the batch table (default 1 4 8)")
     p.add_argument("--batch-px", type=int, nargs="+", help="image sides of the batch table (default 256 512)")
     p.add_argument("--compile-px", type=int, nargs="+", help="image sides of the compile table (default 256 512)")
+    p.add_argument("--dtype-px", type=int, help="image side of the dtype table (default 512; --quick 256)")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
     p.add_argument("--no-compile", action="store_true", help="skip the torch.compile cases")
     p.add_argument("--min-runs", type=int, default=None, help="timed calls per case, at least (default 3)")
@@ -904,6 +933,9 @@ def add_arguments(p: argparse.ArgumentParser) -> None:
         "--retries", type=int, default=0, help="re-run a CPU case up to N times while cpu_util < 0.9 (busy machine)"
     )
     p.add_argument("--compare", nargs=2, metavar=("A.json", "B.json"), help="print B/A ratios of two reports and exit")
+    p.add_argument(
+        "--quality", action="store_true", help="also measure the PSNR of bf16 (and fp16 on CUDA) output vs float32"
+    )
     p.add_argument(
         "--merge", nargs="+", metavar="REPORT.json", help="merge reports (later wins) into --json/--markdown"
     )
@@ -944,6 +976,8 @@ def run_from_args(args: argparse.Namespace) -> int:
         cfg.batch_px = tuple(args.batch_px)
     if args.compile_px:
         cfg.compile_sizes = tuple(args.compile_px)
+    if args.dtype_px:
+        cfg.dtype_size = args.dtype_px
     if args.warmup is not None:
         cfg.warmup = args.warmup
     cfg.retries = args.retries
@@ -962,8 +996,27 @@ def run_from_args(args: argparse.Namespace) -> int:
         log=lambda s: print(s, flush=True),
         checkpoint=lambda r: json_path.write_text(json.dumps(r, indent=1)),
     )
+    if args.quality:
+        report["quality"] = quality_report(cfg.models, devices)
+        json_path.write_text(json.dumps(report, indent=1))
     _write(report, args.json, args.markdown)
     return 0
+
+
+def quality_report(models: Sequence[str], devices: Sequence[str]) -> list[dict[str, Any]]:
+    """:func:`dtype_quality` of bf16 (and fp16 on CUDA) for each model: 6 image pairs for
+    cd16x, 2 for the (slow when emulated, random-weight) full model, at 256 px."""
+    rows = []
+    for dev in devices:
+        dtypes = [torch.bfloat16, torch.float16] if dev.startswith("cuda") else [torch.bfloat16]
+        for name in models:
+            model, source = build_model(name)
+            for dt in dtypes:
+                with warnings.catch_warnings():
+                    warnings.simplefilter("ignore", RuntimeWarning)  # emulated bf16: slow, still right
+                    q = dtype_quality(model, dt, size=256, pairs=6 if name == "cd16x" else 2, device=dev)
+                rows.append({"model": name, "weights": source, "device": dev, **q})
+    return rows
 
 
 def _write(report: dict[str, Any], json_path: str, md_path: str) -> None:
@@ -991,7 +1044,10 @@ def merge_reports(reports: Sequence[dict[str, Any]]) -> dict[str, Any]:
         runs.append({k: m.get(k) for k in ("time_utc", "loadavg_start", "loadavg_end", "wall_s", "git_commit")})
         runs[-1]["note"] = rep["config"].get("note", "")
         for r in rep["results"]:
+            r = {**r, "id": case_id(r["case"])}  # ids of older reports lacked the group
             results[r["id"]] = r
+        if rep.get("quality"):
+            merged["quality"] = rep["quality"]
     merged["machine"]["runs"] = runs
     merged["machine"]["wall_s"] = sum(r["wall_s"] or 0 for r in runs)
     merged["results"] = list(results.values())

@@ -229,7 +229,9 @@ class InferenceOptions:
             within a call and give it back after (:func:`retained_heap`); ``"process"`` (or ``True``): keep it for good
             (:func:`retain_freed_memory`, faster repeated calls, the process stays at its peak
             size); ``"off"`` (or ``False``). glibc only; a no-op elsewhere.
-        compile: wrap the engine's encoder and decoder passes in ``torch.compile``.
+        compile: wrap the engine's encoder and decoder passes in ``torch.compile`` (turns
+            ``winograd`` off: inductor fails on it in torch 2.13; falls back to eager with a
+            warning if compilation fails). Measured slower than the eager engine on CPU.
     """
 
     dtype: torch.dtype | str | None = "auto"
@@ -328,6 +330,24 @@ def subpixel_weight(weight: Tensor) -> Tensor:
     return torch.cat(groups, 0).to(weight.dtype)
 
 
+def _compiled_or_eager(fn: Callable[[Tensor], Tensor]) -> Callable[[Tensor], Tensor]:
+    """``torch.compile(fn)``, falling back to ``fn`` (with a warning) if compilation fails."""
+    compiled = torch.compile(fn, dynamic=False)
+    failed = False
+
+    def run(x: Tensor) -> Tensor:
+        nonlocal failed
+        if not failed:
+            try:
+                return compiled(x)
+            except Exception as exc:  # inductor/dynamo errors have no common base class
+                failed = True
+                warnings.warn(f"torch.compile failed, running eagerly: {exc!s:.200}", RuntimeWarning, stacklevel=2)
+        return fn(x)
+
+    return run
+
+
 class InferenceEngine:
     """Frozen inference-only copy of an :class:`~adain_nst.AdaINModel`.
 
@@ -341,6 +361,9 @@ class InferenceEngine:
 
     def __init__(self, model: AdaINModel, options: InferenceOptions | None = None) -> None:
         self.options = options or InferenceOptions()
+        if self.options.compile and self.options.winograd:
+            # torch 2.13's inductor fails on the Winograd tile views ("vr must not be None").
+            self.options = self.options.with_(winograd=False)
         self.weights_key: tuple[Any, ...] = ()  # set by AdaINModel.inference_engine
         enc = model.encoder
         if enc.config.variant != "normalized":
@@ -365,8 +388,8 @@ class InferenceEngine:
         self._encode: Callable[[Tensor], Tensor] = self._encode_eager
         self._decode: Callable[[Tensor], Tensor] = self._decode_eager
         if self.options.compile:
-            self._encode = torch.compile(self._encode_eager, dynamic=False)
-            self._decode = torch.compile(self._decode_eager, dynamic=False)
+            self._encode = _compiled_or_eager(self._encode_eager)
+            self._decode = _compiled_or_eager(self._decode_eager)
 
     # -- weight preparation ---------------------------------------------------------------------
     def _winograd(self, w: Tensor) -> Tensor | None:
