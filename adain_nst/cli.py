@@ -17,27 +17,33 @@ from typing import Any
 
 from .errors import AdainNSTError
 
-IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+def _number_list(cast: Callable[[str], Any], kind: str) -> Callable[[str], list[Any]]:
+    """An argparse ``type`` for lists like ``0.3,0.7`` (commas or spaces) of ``cast`` values."""
+
+    def parse(text: str) -> list[Any]:
+        try:
+            return [cast(x) for x in text.replace(",", " ").split()]
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected {kind} separated by commas, got {text!r}") from None
+
+    return parse
 
 
-def _floats(text: str) -> list[float]:
-    try:
-        return [float(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected numbers separated by commas, got {text!r}") from None
+_floats = _number_list(float, "numbers")
+_ints = _number_list(int, "integers")
 
 
 def _expand(paths: Sequence[str], what: str) -> tuple[list[Path], bool]:
     """Files named directly, plus the images inside any directory; flag: a directory was given."""
+    from .image import list_images
+
     files: list[Path] = []
     had_dir = False
     for p in map(Path, paths):
         if p.is_dir():
             had_dir = True
-            found = sorted(f for f in p.iterdir() if f.suffix.lower() in IMAGE_SUFFIXES and f.is_file())
-            if not found:
-                raise AdainNSTError(f"no {what} images found in directory {p}")
-            files += found
+            files += list_images(p, what=what)
         else:
             files.append(p)
     return files, had_dir
@@ -299,13 +305,6 @@ def _layer_list(text: str) -> list[str] | dict[str, float]:
         return {name: float(w) for name, w in (t.split(":", 1) for t in items)}
     except ValueError:
         raise argparse.ArgumentTypeError(f"expected name:weight pairs such as relu1_1:0.5, got {text!r}") from None
-
-
-def _ints(text: str) -> list[int]:
-    try:
-        return [int(x) for x in text.replace(",", " ").split()]
-    except ValueError:
-        raise argparse.ArgumentTypeError(f"expected integers separated by commas, got {text!r}") from None
 
 
 def _add_gatys(sub: Any) -> None:

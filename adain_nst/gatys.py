@@ -30,7 +30,6 @@ with per-layer weights ``a_l``, ``b_l`` (a plain list of layers: equal weights s
 
 from __future__ import annotations
 
-import hashlib
 import itertools
 import math
 import os
@@ -44,6 +43,7 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .adain import normalize_style_weights
+from .checkpoints import sha256_file
 from .color import check_color_mode, coral, transfer_luminance
 from .encoder import VGGEncoder, layer_names
 from .errors import ChecksumError, InputError
@@ -805,15 +805,6 @@ TORCHVISION_VGG_WEIGHTS: dict[str, TorchvisionVGGWeights] = {
         num_bytes=574_673_361,
     ),
 }
-
-
-def sha256_file(path: str | os.PathLike[str], chunk: int = 1 << 20) -> str:
-    """Hex sha256 of a file, read in ``chunk``-byte pieces (1 MiB: ~1 s for 550 MB)."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        while block := f.read(chunk):
-            h.update(block)
-    return h.hexdigest()
 
 
 def load_torchvision_vgg(

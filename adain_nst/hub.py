@@ -14,7 +14,6 @@ against the sha256 in :mod:`adain_nst.registry`, since huggingface_hub checks si
 from __future__ import annotations
 
 import contextlib
-import hashlib
 import json
 import logging
 import os
@@ -38,7 +37,7 @@ from huggingface_hub.errors import (
 )
 from torch import Tensor, nn
 
-from .checkpoints import _strict_load
+from .checkpoints import _strict_load, sha256_file
 from .decoder import Decoder, DecoderConfig
 from .encoder import EncoderConfig, VGGEncoder
 from .errors import ChecksumError, ConfigError, InputError, WeightsNotFoundError
@@ -54,7 +53,6 @@ ENCODER_NAME = "encoder.safetensors"
 DECODER_NAME = "decoder.safetensors"
 WEIGHTS_DIR_ENV = "ADAIN_NST_WEIGHTS_DIR"
 LIBRARY_NAME = "adain-nst"
-_CHUNK = 1 << 20  # 1 MiB reads keep hashing memory flat for any file size
 _REPO_ID = re.compile(r"([A-Za-z0-9][\w.-]*/[\w.-]+)(?:@([\w./-]+))?")
 _CONFIG_KEYS = {"adain_nst_version", "architecture", "decoder", "encoder", "eps", "format_version", "input"}
 
@@ -256,15 +254,6 @@ def save_model(model: AdaINModel, directory: PathLike, *, library_version: str |
 
 
 # -- checksums -------------------------------------------------------------------------------
-def sha256_file(path: PathLike) -> str:
-    """Hex sha256 of a file, read in 1 MiB chunks."""
-    h = hashlib.sha256()
-    with open(path, "rb") as f:
-        for chunk in iter(lambda: f.read(_CHUNK), b""):
-            h.update(chunk)
-    return h.hexdigest()
-
-
 def _is_within(path: Path, root: Path) -> bool:
     try:
         path.resolve().relative_to(root.resolve())

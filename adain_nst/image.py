@@ -24,6 +24,8 @@ from .errors import ImageReadError, InputError
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
 
+IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
 # Float inputs may carry rounding noise just outside [0, 1]; anything further out is
 # almost always a 0-255 image or a normalised (mean/std) tensor passed by mistake.
 _RANGE_SLACK = 1e-3
@@ -60,6 +62,23 @@ def load_image(path: str | os.PathLike[str]) -> Image.Image:
         raise ImageReadError(f"not an image file (or a format Pillow cannot read): {p}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {p} (truncated or corrupt?): {exc}") from None
+
+
+def list_images(directory: str | os.PathLike[str], *, recursive: bool = False, what: str = "") -> list[Path]:
+    """Image files (by suffix, see ``IMAGE_SUFFIXES``) in ``directory``, sorted.
+
+    Raises :class:`InputError` if ``directory`` is not a folder or holds no images;
+    ``what`` (e.g. ``"style"``) names the images in that message.
+    """
+    d = Path(directory)
+    if not d.is_dir():
+        raise InputError(f"not a directory: {d}")
+    candidates = d.rglob("*") if recursive else d.iterdir()
+    files = sorted(p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    if not files:
+        kind = f"{what} images" if what else "images"
+        raise InputError(f"no {kind} ({', '.join(IMAGE_SUFFIXES)}) found in directory {d}")
+    return files
 
 
 def to_rgb(im: Image.Image) -> Image.Image:

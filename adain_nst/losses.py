@@ -15,6 +15,7 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .adain import adaptive_instance_norm, calc_mean_std
+from .encoder import VGGEncoder
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")
 
@@ -35,7 +36,7 @@ def style_loss(output_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) ->
 
 
 def evaluate_pair(
-    encoder: object, output: Tensor, content: Tensor, style: Tensor, layers: Sequence[str] = STYLE_LAYERS
+    encoder: VGGEncoder, output: Tensor, content: Tensor, style: Tensor, layers: Sequence[str] = STYLE_LAYERS
 ) -> tuple[float, float]:
     """(content loss, style loss) of a stylised ``output`` measured with ``encoder``.
 
@@ -44,9 +45,9 @@ def evaluate_pair(
     in [0, 1]; ``output`` must have the content's size.
     """
     names = tuple(dict.fromkeys([*layers, "relu4_1"]))
-    fo = encoder(output, names)  # type: ignore[operator]
-    fc = encoder(content, ("relu4_1",))  # type: ignore[operator]
-    fs = encoder(style, names)  # type: ignore[operator]
+    fo = encoder(output, names)
+    fc = encoder(content, ("relu4_1",))
+    fs = encoder(style, names)
     target = adaptive_instance_norm(fc["relu4_1"], fs["relu4_1"])
     lc = content_loss(fo["relu4_1"], target)
     ls = style_loss([fo[k] for k in layers], [fs[k] for k in layers])

@@ -165,6 +165,9 @@ _CD16X_ENCODER = FileRecord(
 #   python weights/convert_cd16x.py --name cd16x-adain --out /tmp/cd16x-adain \
 #       --encoder ../shared/weights/cd16x/e4.pth --decoder weights/cd16x-adain/decoder.safetensors
 # and paste the records it prints for config.json and decoder.safetensors here.
+# Both cd16x models share the encoder file and the decoder architecture (final ReLU, as d4).
+_CD16X_ENCODER_CONFIG = EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1")
+_CD16X_DECODER_CONFIG = DecoderConfig(widths=(16, 32, 64, 128), final_relu=True)
 CD16X_ADAIN_CONFIG = FileRecord("config.json", "1912d331a570bbe9c2603a3820e797521fe8fc4b12df473d8ebd1c60ce1e5feb", 489)
 CD16X_ADAIN_DECODER = FileRecord(
     "decoder.safetensors", "45efb53e0e31974b8d0db608f6fa1a1f1ce1084384b116d1bc1c48173d2d1aa5", 880_300
@@ -215,8 +218,8 @@ REGISTRY: dict[str, ModelSpec] = {
                     "decoder.safetensors", "946aa1d92990bad2fd7eb5bdd0a4cf9e9a41e11e871273d9d11631940b6e5494", 880_300
                 ),
             ),
-            encoder=EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1"),
-            decoder=DecoderConfig(widths=(16, 32, 64, 128), final_relu=True),
+            encoder=_CD16X_ENCODER_CONFIG,
+            decoder=_CD16X_DECODER_CONFIG,
             license="MIT",
             citation=_CD16X_CITATION + "\n\n" + _ADAIN_CITATION,
             source_url=_CD16X_REPO,
@@ -239,9 +242,9 @@ REGISTRY: dict[str, ModelSpec] = {
             repo_id=f"{HUB_ORG}/cd16x-adain",
             revision=None,
             files=(CD16X_ADAIN_CONFIG, _CD16X_ENCODER, CD16X_ADAIN_DECODER),
-            encoder=EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1"),
+            encoder=_CD16X_ENCODER_CONFIG,
             # final_relu follows the trained decoder; the conversion reads it from the file.
-            decoder=DecoderConfig(widths=(16, 32, 64, 128), final_relu=True),
+            decoder=_CD16X_DECODER_CONFIG,
             license="MIT",
             citation=_ADAIN_CITATION + "\n\n" + _CD16X_CITATION,
             source_url=_CD16X_REPO,

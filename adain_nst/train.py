@@ -14,6 +14,7 @@ uninterrupted run would have seen.
 
 from __future__ import annotations
 
+import functools
 import json
 import math
 import os
@@ -34,10 +35,8 @@ from .checkpoints import load_decoder_any, load_encoder_any
 from .decoder import Decoder, DecoderConfig
 from .encoder import VGGEncoder
 from .errors import ImageReadError, InputError
-from .image import load_image
+from .image import list_images, load_image
 from .losses import STYLE_LAYERS, content_loss, style_loss
-
-IMAGE_SUFFIXES = {".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff"}
 
 
 @dataclass
@@ -83,17 +82,6 @@ class TrainConfig:
             raise InputError(f"crop must be a multiple of 8, got {self.crop}")
 
 
-def list_images(directory: str | os.PathLike[str]) -> list[Path]:
-    """Image files directly or recursively under ``directory``, sorted."""
-    d = Path(directory)
-    if not d.is_dir():
-        raise InputError(f"not a directory: {d}")
-    files = sorted(p for p in d.rglob("*") if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
-    if not files:
-        raise InputError(f"no images ({', '.join(sorted(IMAGE_SUFFIXES))}) found in {d}")
-    return files
-
-
 class ImageFolder:
     """Images of a folder, resized so the shorter side is ``size``, as uint8 CHW tensors.
 
@@ -101,7 +89,7 @@ class ImageFolder:
     """
 
     def __init__(self, directory: str | os.PathLike[str], size: int, cache: bool = True) -> None:
-        self.files = list_images(directory)
+        self.files = list_images(directory, recursive=True)
         self.size = size
         self.cache: dict[int, Tensor] | None = {} if cache else None
         self.bad: set[int] = set()
@@ -133,6 +121,14 @@ class ImageFolder:
         return t
 
 
+@functools.lru_cache(maxsize=8)
+def _epoch_permutation(n: int, seed: int, epoch: int, stream: int) -> tuple[int, ...]:
+    # Cached: every image of a batch needs it, and shuffling 1k+ indices per image adds up.
+    perm = list(range(n))
+    random.Random(f"{seed}:epoch{epoch}:{stream}").shuffle(perm)
+    return tuple(perm)
+
+
 def _step_generator(seed: int, step: int, stream: int) -> random.Random:
     return random.Random(f"{seed}:{step}:{stream}")
 
@@ -150,9 +146,7 @@ def sample_batch(folder: ImageFolder, batch: int, crop: int, seed: int, step: in
     attempts = 0
     while len(out) < batch:
         epoch, offset = divmod(position, n)
-        perm = list(range(n))
-        random.Random(f"{seed}:epoch{epoch}:{stream}").shuffle(perm)
-        image = folder.get(perm[offset])
+        image = folder.get(_epoch_permutation(n, seed, epoch, stream)[offset])
         position += 1
         attempts += 1
         if image is None:

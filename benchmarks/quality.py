@@ -32,7 +32,7 @@ import torch
 from PIL import Image
 
 from adain_nst import VGGEncoder, model_from_files
-from adain_nst.image import ImageKind, from_tensor, resize_shorter, save_image, to_tensor
+from adain_nst.image import ImageKind, from_tensor, list_images, resize_shorter, save_image, to_tensor
 from adain_nst.losses import evaluate_pair
 
 THUMB = 160
@@ -43,10 +43,6 @@ def _shared() -> Path:
     if not root:
         sys.exit("set ADAIN_NST_TEST_DATA to the shared data folder (e.g. ../shared)")
     return Path(root)
-
-
-def _images(folder: Path) -> list[Path]:
-    return sorted(p for p in folder.iterdir() if p.suffix.lower() in (".jpg", ".jpeg", ".png"))
 
 
 def _thumb(x: torch.Tensor) -> Image.Image:
@@ -66,8 +62,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     for spec in args.decoder:
         name, _, path = spec.partition("=")
         models[name] = model_from_files(cd16x / "e4.pth", path)
-    contents = _images(shared / "data" / "eval" / "content")[: args.limit_contents]
-    styles = _images(shared / "data" / "eval" / "style")[: args.limit_styles]
+    contents = list_images(shared / "data" / "eval" / "content")[: args.limit_contents]
+    styles = list_images(shared / "data" / "eval" / "style")[: args.limit_styles]
     # Decode and resize each picture once: the eval photos are up to 1320 px and JPEG decoding
     # would otherwise dominate the run.
     images = {p: resize_shorter(to_tensor(p)[0], args.size) for p in [*contents, *styles]}
