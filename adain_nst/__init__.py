@@ -1,40 +1,40 @@
-"""adain-nst: arbitrary style transfer (AdaIN) and Gatys et al. optimisation in PyTorch."""
+"""adain-nst: arbitrary style transfer (AdaIN) and Gatys et al. optimisation in PyTorch.
 
-from importlib.metadata import PackageNotFoundError, version
+The verbs are :func:`stylize`, :func:`load_model` and :func:`list_models`; the building blocks
+(:class:`VGGEncoder`, :class:`Decoder`, :class:`AdaIN`, :class:`AdaINModel`) and the errors are
+here too. Subpackages: :mod:`adain_nst.nn` (the architecture), :mod:`adain_nst.engine` (the fast
+executor), :mod:`adain_nst.pretrained` (weights), :mod:`adain_nst.optimization` (Gatys et al.),
+:mod:`adain_nst.train` (decoder training). ``docs/architecture.md`` draws how they depend.
+"""
 
-from .adain import AdaIN, adaptive_instance_norm, calc_mean_std
-from .api import clear_cache, get_model, model_from_files, stylize
+from ._version import __version__
+from .api import clear_cache, get_model, list_models, load_model, model_from_files, stylize
 from .color import coral, transfer_luminance
-from .decoder import Decoder, DecoderConfig
-from .encoder import EncoderConfig, VGGEncoder, layer_names
 from .errors import (
     AdainNSTError,
+    CheckpointError,
     ChecksumError,
     ConfigError,
+    DeviceError,
     ImageReadError,
     InputError,
     WeightsNotFoundError,
 )
-
-# Binds the name ``adain_nst.gatys`` to the function (the issue's API); the module's other
-# names stay importable as ``from adain_nst.gatys import GatysLoss, gram_matrix, ...``.
-from .gatys import GatysLoss, gatys
 from .image import load_image, save_image
 from .model import AdaINModel
-
-try:
-    __version__ = version("adain-nst")
-except PackageNotFoundError:  # running from a source tree that was not installed
-    __version__ = "0.0.0"
+from .nn import AdaIN, Decoder, DecoderConfig, EncoderConfig, VGGEncoder, adaptive_instance_norm, calc_mean_std, layer_names
+from .optimization import GatysLoss, gatys
 
 __all__ = [
     "AdaIN",
     "AdaINModel",
     "AdainNSTError",
+    "CheckpointError",
     "ChecksumError",
     "ConfigError",
     "Decoder",
     "DecoderConfig",
+    "DeviceError",
     "EncoderConfig",
     "GatysLoss",
     "ImageReadError",
@@ -49,6 +49,8 @@ __all__ = [
     "gatys",
     "get_model",
     "layer_names",
+    "list_models",
+    "load_model",
     "load_image",
     "model_from_files",
     "save_image",

@@ -1,43 +1,67 @@
-"""Top-level convenience: ``adain_nst.stylize`` with a cached pretrained model."""
+"""The top-level verbs: ``load_model``, ``stylize``, ``list_models`` (models cached per process)."""
 
 from __future__ import annotations
 
 import os
 from collections.abc import Sequence
+from pathlib import Path
 from typing import Any
 
 import torch
 
-from .checkpoints import load_decoder_any, load_encoder_any
+from .engine.runtime import resolve_device
+from .errors import InputError
 from .image import ImageLike
 from .model import AdaINModel
+from .pretrained import registry
 
+ModelSource = AdaINModel | str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]
 _CACHE: dict[tuple[str, str, str], AdaINModel] = {}
 
 
-def default_model_name() -> str:
-    """Name of the registered model :func:`stylize` uses when none is given."""
-    from .registry import DEFAULT_MODEL
-
-    return DEFAULT_MODEL
+def list_models() -> list[str]:
+    """Names of the registered pretrained models (see ``adain-nst models``), sorted."""
+    return registry.list_models()
 
 
-def get_model(
-    model: str | os.PathLike[str] | None = None,
-    *,
-    device: str | torch.device | None = None,
-    **hub_kwargs: Any,
+def load_model(
+    source: ModelSource | None = None, *, device: str | torch.device | None = None, **hub_kwargs: Any
 ) -> AdaINModel:
-    """Load a model by registry name, Hub repo id or local folder, once per process.
+    """A model from any source, in eval mode.
 
-    Later calls with the same ``(model, device)`` return the same instance; see
-    :func:`clear_cache`. ``hub_kwargs`` go to :meth:`AdaINModel.from_pretrained`.
+    Args:
+        source: ``None`` (the registry's default), a registered name (``"cd16x-adain"``), a Hub
+            repo id (``"org/name"``, ``"org/name@rev"``, or with a ``"hf-hub:"`` prefix), a
+            ``save_pretrained`` folder, a pair ``(encoder_file, decoder_file)`` of checkpoints
+            in any supported layout, or an :class:`AdaINModel` (returned, moved to ``device``).
+        device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``; an
+            unavailable one is refused before anything loads.
+        hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``, ``token``.
     """
-    name = str(model) if model is not None else default_model_name()
-    dev = str(torch.device(device)) if device is not None else "cpu"
-    key = (name, dev, repr(sorted(hub_kwargs.items())))
+    dev = resolve_device(device)
+    if isinstance(source, AdaINModel):
+        return source.to(dev) if device is not None else source
+    if isinstance(source, tuple):
+        if len(source) != 2 or hub_kwargs:
+            raise InputError("a checkpoint pair is (encoder_file, decoder_file), with no Hub options")
+        return model_from_files(*source, device=dev)
+    name = registry.DEFAULT_MODEL if source is None else source
+    if isinstance(name, str) and name.startswith("hf-hub:"):
+        name = name[len("hf-hub:") :]
+    return AdaINModel.from_pretrained(name, device=dev, **hub_kwargs)
+
+
+def get_model(source: ModelSource | None = None, *, device: str | torch.device | None = None, **hub_kwargs: Any) -> AdaINModel:
+    """:func:`load_model`, once per process: later calls with the same arguments return the same instance.
+
+    See :func:`clear_cache`.
+    """
+    if isinstance(source, AdaINModel):
+        return load_model(source, device=device)
+    dev = str(resolve_device(device))
+    key = (repr(source), dev, repr(sorted(hub_kwargs.items())))
     if key not in _CACHE:
-        _CACHE[key] = AdaINModel.from_pretrained(name, device=dev, **hub_kwargs)
+        _CACHE[key] = load_model(source, device=dev, **hub_kwargs)
     return _CACHE[key]
 
 
@@ -55,10 +79,19 @@ def model_from_files(
     """Model from an encoder and a decoder file in any supported layout.
 
     Layouts: pytorch-AdaIN ``vgg_normalised.pth`` / ``decoder.pth``, cd16x ``e4.pth`` /
-    ``d4.pth``, or our own ``.safetensors``. The layout is detected from the keys.
+    ``d4.pth``, our ``.safetensors``, a training ``checkpoint.pt`` for the decoder, or a
+    ``save_pretrained`` folder for either (its encoder or decoder is used).
     """
-    model = AdaINModel(load_encoder_any(encoder, last_layer="relu4_1"), load_decoder_any(decoder)).eval()
-    return model.to(device) if device is not None else model
+    enc_src = _part_file(encoder, "encoder")
+    dec_src = _part_file(decoder, "decoder")
+    model = AdaINModel.from_checkpoints(enc_src, dec_src)
+    return model.to(resolve_device(device)) if device is not None else model
+
+
+def _part_file(path: str | os.PathLike[str], part: str) -> Path:
+    """``path``, or the ``{part}.safetensors`` inside it when it is a model folder."""
+    p = Path(path)
+    return p / f"{part}.safetensors" if p.is_dir() else p
 
 
 def stylize(
@@ -66,9 +99,13 @@ def stylize(
     style: ImageLike | Sequence[ImageLike],
     alpha: float = 1.0,
     *,
-    model: AdaINModel | str | os.PathLike[str] | None = None,
+    model: ModelSource | None = None,
+    dtype: torch.dtype | str | None = None,
     device: str | torch.device | None = None,
-    **options: Any,
+    content_size: int | None = None,
+    style_size: int | None = None,
+    style_weights: Sequence[float] | None = None,
+    preserve_color: bool | str | None = None,
 ) -> Any:
     """Stylise ``content`` with ``style`` using a pretrained AdaIN model.
 
@@ -76,17 +113,30 @@ def stylize(
         content: path, PIL image, numpy array (HWC) or tensor (CHW / BCHW) in [0, 1].
         style: one style image of any of those kinds, or a list to interpolate.
         alpha: degree of stylisation in [0, 1].
-        model: an :class:`AdaINModel`, a registered name (see ``adain-nst models``), a Hub
-            repo id or a local ``save_pretrained`` folder; default: the registry's default.
-        device: where to run (``"cpu"``, ``"cuda"``...); default CPU, or the model's device.
-        options: ``style_weights``, ``preserve_color``, ``content_size``, ``style_size``
-            (see :meth:`AdaINModel.stylize`).
+        model: anything :func:`load_model` accepts; default: the registry's default model,
+            loaded once per process.
+        dtype: ``None`` (float32 on every machine), ``"auto"`` (bfloat16 where native),
+            or an explicit ``torch.float32 | torch.bfloat16 | torch.float16`` (CUDA).
+        device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``...); default CPU, or the
+            model's device for a model object.
+        content_size, style_size: resize so the shorter side has this many px first.
+        style_weights: interpolation weights, one per style (normalised to sum 1).
+        preserve_color: ``None``, ``"coral"`` or ``"luminance"``.
 
     Returns:
         The same kind as ``content`` (a path gives a PIL image), values in [0, 1].
     """
-    if not isinstance(model, AdaINModel):
-        model = get_model(model, device=device)
-    elif device is not None:
-        model = model.to(device)
-    return model.stylize(content, style, alpha, **options)
+    net = get_model(model, device=device)
+    return net.stylize(
+        content,
+        style,
+        alpha,
+        style_weights=style_weights,
+        preserve_color=preserve_color,
+        content_size=content_size,
+        style_size=style_size,
+        dtype=dtype,
+    )
+
+
+__all__ = ["clear_cache", "get_model", "list_models", "load_model", "model_from_files", "stylize"]

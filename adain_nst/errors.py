@@ -1,7 +1,15 @@
 """Exceptions raised by adain_nst.
 
-Every error subclasses a Python built-in so that ``except ValueError`` or
-``except FileNotFoundError`` in user code keeps working.
+Every error subclasses the Python built-in it means, so ``except ValueError`` or
+``except FileNotFoundError`` in user code keeps working:
+
+* :class:`InputError` (``ValueError``): an argument, image or tensor the caller passed is unusable;
+* :class:`ImageReadError` (``OSError``): an *image file* is missing, unreadable or truncated;
+* :class:`CheckpointError` (``OSError``): a *weights file* is missing, unreadable or truncated;
+* :class:`ConfigError` (``ValueError``): a config or state dict does not describe a model we can build;
+* :class:`WeightsNotFoundError` (``FileNotFoundError``): weights are neither cached nor downloadable;
+* :class:`ChecksumError` (``OSError``): a weights file is not the one the registry records;
+* :class:`DeviceError` (``RuntimeError``): the requested device or precision is not available here.
 """
 
 from __future__ import annotations
@@ -19,6 +27,10 @@ class ImageReadError(AdainNSTError, OSError):
     """An image file is missing, unreadable, truncated or not an image."""
 
 
+class CheckpointError(AdainNSTError, OSError):
+    """A checkpoint (weights) file is missing, unreadable or truncated."""
+
+
 class ConfigError(AdainNSTError, ValueError):
     """A config.json or checkpoint does not describe a model this library can build."""
 
@@ -29,3 +41,19 @@ class WeightsNotFoundError(AdainNSTError, FileNotFoundError):
 
 class ChecksumError(AdainNSTError, OSError):
     """A weights file does not have the sha256 digest recorded for it."""
+
+
+class DeviceError(AdainNSTError, RuntimeError):
+    """The requested device (or a precision on it) is not available on this machine."""
+
+
+__all__ = [
+    "AdainNSTError",
+    "CheckpointError",
+    "ChecksumError",
+    "ConfigError",
+    "DeviceError",
+    "ImageReadError",
+    "InputError",
+    "WeightsNotFoundError",
+]

@@ -9,7 +9,7 @@ images, numpy arrays (HWC or HW; uint8, uint16 or float in [0, 1]) or tensors
 from __future__ import annotations
 
 import os
-import tempfile
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -20,6 +20,7 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from ._io import atomic_write
 from .errors import ImageReadError, InputError
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
@@ -117,7 +118,7 @@ def _numpy_to_tensor(arr: np.ndarray, name: str) -> Tensor:
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise InputError(f"{name}: numpy images must be HxW or HxWxC with C in (1, 3, 4), got shape {arr.shape}")
     if arr.dtype == np.uint8:
-        x = torch.from_numpy(np.ascontiguousarray(arr)).float() / 255.0
+        x = torch.from_numpy(np.array(arr, copy=True)).float() / 255.0
     elif arr.dtype == np.uint16:
         x = torch.from_numpy(arr.astype(np.float32)) / 65535.0
     elif np.issubdtype(arr.dtype, np.floating):
@@ -226,22 +227,49 @@ def save_image(image: Image.Image | Tensor | np.ndarray, path: str | os.PathLike
     if isinstance(image, (Tensor, np.ndarray)):
         x, _ = to_tensor(image if isinstance(image, np.ndarray) else image.detach().cpu().clamp(0, 1), "image")
         image = from_tensor(x, ImageKind("pil"))
-    assert isinstance(image, Image.Image)
+    if not isinstance(image, Image.Image):
+        raise InputError(f"save_image expects a PIL image, tensor or numpy array, got {type(image).__name__}")
     try:
         fmt = Image.registered_extensions()[path.suffix.lower()]
     except KeyError:
         raise InputError(f"unknown image format for {path} (use a suffix such as .png or .jpg)") from None
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(prefix=f".{path.name}.", suffix=".tmp", dir=path.parent)
-    try:
-        with os.fdopen(fd, "wb") as f:
-            image.save(f, format=fmt, **save_kwargs)
-        # mkstemp creates the file 0600; give it the permissions a plain open() would have.
-        umask = os.umask(0)
-        os.umask(umask)
-        os.chmod(tmp, 0o666 & ~umask)
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
-    return path
+    return atomic_write(path, lambda f: image.save(f, format=fmt, **save_kwargs))
+
+
+def save_animation(
+    frames: Sequence[Tensor],
+    path: str | os.PathLike[str],
+    *,
+    frame_ms: int = 100,
+    last_frame_ms: int = 1500,
+) -> Path:
+    """Write images as a looping animated GIF, atomically.
+
+    Args:
+        frames: ``(3, H, W)`` or ``(1, 3, H, W)`` tensors in [0, 1] (clamped); frames of other
+            sizes (coarser scales) are resized to the last frame's size.
+        path: output file; its suffix must be ``.gif``.
+        frame_ms: display time of each frame, milliseconds.
+        last_frame_ms: display time of the final frame, so the result can be seen.
+
+    Returns:
+        ``path`` as a :class:`~pathlib.Path`.
+    """
+    out = Path(path)
+    if out.suffix.lower() != ".gif":
+        raise InputError(f"the animation must be a .gif file, got {out}")
+    if not frames:
+        raise InputError("no frames to write")
+    images = []
+    for f in frames:
+        x = f.detach().float().cpu()
+        images.append(from_tensor(x if x.dim() == 4 else x.unsqueeze(0), ImageKind("pil")))
+    size = images[-1].size
+    images = [im if im.size == size else im.resize(size, Image.Resampling.BICUBIC) for im in images]
+    durations = [frame_ms] * (len(images) - 1) + [last_frame_ms]
+    return atomic_write(
+        out,
+        lambda fh: images[0].save(
+            fh, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False
+        ),
+    )

@@ -1,4 +1,4 @@
-"""AdaINModel: VGG encoder + AdaIN + decoder, and the user-facing ``stylize``."""
+"""AdaINModel: a VGG encoder, adaptive instance normalisation and a decoder (Huang & Belongie 2017)."""
 
 from __future__ import annotations
 
@@ -7,100 +7,99 @@ from collections.abc import Sequence
 from typing import Any
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adain import adain_target, check_alpha, normalize_style_weights
+from . import pipeline
+from ._checks import check_alpha, check_image_batch, check_style_weights
 from .color import check_color_mode, coral, transfer_luminance
-from .decoder import Decoder
-from .encoder import VGGEncoder
+from .engine.executor import Engine, InferenceOptions
+from .engine.runtime import resolve_dtype
 from .errors import ConfigError, InputError
-from .image import ImageLike, from_tensor, resize_shorter, to_tensor
-from .inference import InferenceEngine, InferenceOptions, resolve_dtype
+from .image import ImageLike
+from .nn.decoder import Decoder
+from .nn.encoder import VGGEncoder
+from .nn.transforms import adain_target
+from .pretrained import formats, hub
+from .pretrained.folder import ModelConfig, read_decoder_file, read_encoder_file, write_model_folder
 
 StyleInput = Tensor | Sequence[Tensor]
-
-# The decoder upsamples three times by 2: inputs are padded to a multiple of 8 and the
-# output cropped back, so any H x W comes back at exactly H x W.
-_STRIDE = 8
-
-
-def _pad_to_stride(x: Tensor) -> tuple[Tensor, int, int]:
-    h, w = x.shape[-2:]
-    ph, pw = (-h) % _STRIDE, (-w) % _STRIDE
-    if ph == 0 and pw == 0:
-        return x, h, w
-    mode = "reflect" if ph < h and pw < w else "replicate"
-    return F.pad(x, (0, pw, 0, ph), mode=mode), h, w
-
-
-def _is_oom(exc: BaseException) -> bool:
-    if isinstance(exc, (torch.OutOfMemoryError, MemoryError)):
-        return True
-    text = str(exc).lower()
-    return "out of memory" in text or "can't allocate memory" in text or "not enough memory" in text
 
 
 class AdaINModel(nn.Module):
     """Arbitrary style transfer with adaptive instance normalisation (Huang & Belongie 2017).
 
+    The encoder runs up to the decoder's level (``relu4_1`` for the paper's model); an encoder
+    that reaches deeper (``relu5_1`` for Gatys or the style loss) is cut there.
+
     Args:
-        encoder: a normalised VGG encoder that reaches at least ``relu4_1``.
-        decoder: a :class:`Decoder` whose input width equals the encoder's relu4_1 width.
+        encoder: a VGG encoder that reaches ``decoder.level``.
+        decoder: a :class:`~adain_nst.Decoder` whose input width equals the encoder's width there.
         eps: AdaIN variance epsilon.
     """
 
     def __init__(self, encoder: VGGEncoder, decoder: Decoder, eps: float = 1e-5) -> None:
         super().__init__()
-        if "relu4_1" not in encoder.layer_names:
-            raise ConfigError(f"the encoder must reach relu4_1; it stops at {encoder.config.last_layer}")
-        if encoder.channels["relu4_1"] != decoder.in_channels:
+        level = decoder.level
+        if not encoder.config.reaches(level):
+            raise ConfigError(f"the encoder must reach {level} (the decoder's level); it stops at {encoder.config.last_layer}")
+        if encoder.channels[level] != decoder.in_channels:
             raise ConfigError(
-                f"encoder relu4_1 has {encoder.channels['relu4_1']} channels "
-                f"but the decoder takes {decoder.in_channels}"
+                f"encoder {level} has {encoder.channels[level]} channels but the decoder takes {decoder.in_channels}"
             )
         self.encoder = encoder
         self.decoder = decoder
         self.eps = eps
-        # Options of the inference engine behind stylize(); see optimize_for_inference().
+        # How stylize() runs; see optimize_for_inference().
         self.inference_options = InferenceOptions()
-        self._engines: dict[tuple[Any, ...], InferenceEngine] = {}
+        self._engines: dict[tuple[Any, ...], Engine] = {}
 
     @property
     def device(self) -> torch.device:
         return next(self.parameters()).device
 
-    # -- tensor API --------------------------------------------------------------------------
+    @property
+    def level(self) -> str:
+        """The encoder layer the decoder inverts, e.g. ``"relu4_1"``."""
+        return self.decoder.level
+
+    @property
+    def stride(self) -> int:
+        """Input pixels per feature pixel at :attr:`level`; inputs are padded to a multiple of it."""
+        return self.decoder.upscale
+
+    @property
+    def config(self) -> ModelConfig:
+        """What ``config.json`` records for this model."""
+        return ModelConfig(encoder=self.encoder.config, decoder=self.decoder.config, eps=float(self.eps))
+
+    # -- tensor API (differentiable reference) ---------------------------------------------------------
     def encode(self, image: Tensor) -> Tensor:
-        """relu4_1 features of ``image`` ``(B, 3, H, W)`` in [0, 1] -> ``(B, C, ceil(H/8), ceil(W/8))``."""
-        return self.encoder(image, ("relu4_1",))["relu4_1"]
+        """Features at :attr:`level` of ``image`` ``(B, 3, H, W)`` in [0, 1] -> ``(B, C, ceil(H/s), ceil(W/s))``."""
+        return self.encoder(image, (self.level,))[self.level]
 
-    def encode_style(self, style: StyleInput, *, fast: bool | None = None) -> list[Tensor]:
-        """Encode one or more style images once, to reuse with many contents.
-
-        The result can be passed to :meth:`forward` or :meth:`stylize` as ``style_feats=``.
+    def encode_style(
+        self, style: StyleInput, *, fast: bool = False, dtype: torch.dtype | str | None = None
+    ) -> list[Tensor]:
+        """Encode one or more style images once, to reuse with many contents (``style_feats=``).
 
         Args:
             style: ``(B or 1, 3, H, W)`` tensor in [0, 1], or a list of them.
-            fast: use the inference engine (see :meth:`optimize_for_inference`; features may be
-                channels_last / bfloat16). ``None``: when autograd is off (``torch.no_grad`` or
-                ``torch.inference_mode``), else the differentiable encoder.
+            fast: use the inference engine (no autograd; features channels_last, in ``dtype``)
+                instead of the differentiable encoder.
+            dtype: the engine's precision when ``fast`` (see :meth:`stylize`).
 
         Returns:
-            one ``(B, C, ceil(H/8), ceil(W/8))`` relu4_1 map per style.
+            one ``(B, C, h, w)`` feature map at :attr:`level` per style.
         """
         styles = [style] if isinstance(style, Tensor) else list(style)
         if not styles:
             raise InputError("at least one style image is needed")
         for i, s in enumerate(styles):
-            if not isinstance(s, Tensor) or s.dim() != 4 or s.shape[1] != 3:
-                shape = tuple(s.shape) if isinstance(s, Tensor) else type(s).__name__
-                raise InputError(f"style {i} must be a (B, 3, H, W) tensor, got {shape}")
-        if fast is None:
-            fast = not torch.is_grad_enabled()
+            check_image_batch(s, f"style {i}")
         if fast:
-            engine = self.inference_engine()
-            return [engine.encode(s) for s in styles]
+            engine = self.inference_engine(dtype=dtype)
+            with torch.inference_mode():
+                return [engine.encode(s) for s in styles]
         return [self.encode(s) for s in styles]
 
     def forward(
@@ -115,8 +114,10 @@ class AdaINModel(nn.Module):
     ) -> Tensor:
         """Stylise ``content`` with ``style``; returns the raw (unclamped) decoder output.
 
+        The reference computation, differentiable, in the model's own dtype.
+
         Args:
-            content: ``(B, 3, H, W)`` float RGB in [0, 1]; any H, W >= 16.
+            content: ``(B, 3, H, W)`` float RGB in [0, 1]; any H, W (padded to the stride inside).
             style: ``(B or 1, 3, H', W')`` tensor, or a list of them (any sizes) to interpolate.
             alpha: degree of stylisation in [0, 1]; 0 reconstructs the content.
             style_weights: one weight >= 0 per style, normalised to sum 1 (default: equal).
@@ -130,27 +131,27 @@ class AdaINModel(nn.Module):
         """
         alpha = check_alpha(alpha)
         mode = check_color_mode(preserve_color)
-        if content.dim() != 4 or content.shape[1] != 3:
-            raise InputError(f"content must be a (B, 3, H, W) tensor, got shape {tuple(content.shape)}")
+        check_image_batch(content, "content")
         if style_feats is None:
             if style is None:
                 raise InputError("pass style images or precomputed style_feats")
             styles = [style] if isinstance(style, Tensor) else list(style)
             if mode == "coral":
                 styles = [coral(s, content) for s in styles]
-            style_feats = self.encode_style(styles, fast=False)
+            style_feats = self.encode_style(styles)
         elif mode == "coral":
             raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
-        weights = normalize_style_weights(style_weights, len(style_feats))
-        padded, h, w = _pad_to_stride(content)
-        content_feat = self.encode(padded)
-        target = adain_target(content_feat, style_feats, weights, alpha, self.eps)
+        else:
+            style_feats = pipeline.check_style_feats(style_feats, self.decoder.in_channels)
+        weights = check_style_weights(style_weights, len(style_feats))
+        padded, h, w = pipeline.pad_to_multiple(content, self.stride)
+        target = adain_target(self.encode(padded), style_feats, weights, alpha, self.eps)
         out = self.decoder(target)[..., :h, :w]
         if mode == "luminance":
             out = transfer_luminance(out, content)
         return out
 
-    # -- inference engine --------------------------------------------------------------------
+    # -- inference engine ------------------------------------------------------------------------------
     def _apply(self, fn: Any, recurse: bool = True) -> AdaINModel:
         # .to() / .cuda() / .half() make new weights: engines hold copies of the old ones.
         self.__dict__.get("_engines", {}).clear()
@@ -159,33 +160,27 @@ class AdaINModel(nn.Module):
     def optimize_for_inference(
         self,
         *,
-        dtype: torch.dtype | str | None = "auto",
+        dtype: torch.dtype | str | None = None,
         channels_last: bool = True,
         compile: bool = False,
         retain_memory: bool | str = "call",
         **flags: bool,
     ) -> AdaINModel:
-        """Choose how :meth:`stylize` (and :meth:`encode_style` without autograd) run; returns ``self``.
-
-        :meth:`forward` is unaffected: it stays the differentiable reference computation.
+        """Choose how :meth:`stylize` runs by default; returns ``self``. :meth:`forward` is unaffected.
 
         Args:
-            dtype: ``"auto"`` (the default: bfloat16 on CPUs with native bf16 -- AVX512-BF16
-                or AMX -- and on CUDA GPUs that support it, else float32), ``None`` or
-                ``torch.float32`` (bit-for-bit the reference arithmetic up to rounding order),
-                ``torch.bfloat16`` or ``torch.float16`` (CUDA only). Results are float32 either
-                way; bf16 output is >= 42 dB PSNR from float32 (see ``docs/benchmarks.md``).
+            dtype: ``None`` (default: float32, the same numbers on every machine), ``"auto"``
+                (bfloat16 on CPUs with native bf16 -- AVX512-BF16 or AMX -- and on CUDA GPUs
+                that support it, else float32), ``torch.bfloat16`` or ``torch.float16`` (CUDA
+                only). Results are float32 either way; bf16 output is >= 42 dB PSNR from
+                float32 (see ``docs/benchmarks.md``).
             channels_last: NHWC activations (faster on CPU and on CUDA tensor cores).
-            compile: wrap the engine's encoder/decoder passes in ``torch.compile`` (slow first
-                call per input shape; measured no faster than the eager engine on CPU).
-            retain_memory: glibc heap policy around each call: ``"call"`` (default) reuses
-                freed activations' memory within a call on big images (>= 32 MiB
-                activations) and returns it to the OS after
-                (:func:`adain_nst.inference.retained_heap`; ~30 % faster at 512^2);
-                ``"process"``/``True`` keeps it for good (faster repeated calls; the process stays
-                at its peak size; :func:`adain_nst.inference.retain_freed_memory`); ``"off"``/``False``.
-            flags: other :class:`adain_nst.inference.InferenceOptions` switches
-                (``fuse_relu``, ``subpixel``, ``border_fix``, ``tap_output_conv``), for ablations.
+            compile: wrap the engine's passes in ``torch.compile`` (slow first call per input
+                shape; measured no faster than the eager engine on CPU).
+            retain_memory: glibc heap policy around each call: ``"call"`` (default), ``"process"``
+                / ``True`` or ``"off"`` / ``False`` (see :class:`~adain_nst.engine.InferenceOptions`).
+            flags: other :class:`~adain_nst.engine.InferenceOptions` switches (``fuse_relu``,
+                ``subpixel``, ``border_fix``, ``tap_output_conv``, ``winograd``), for ablations.
         """
         opts = InferenceOptions(
             dtype=dtype, channels_last=channels_last, compile=compile, retain_memory=retain_memory, **flags
@@ -195,7 +190,7 @@ class AdaINModel(nn.Module):
         self._engines.clear()
         return self
 
-    def inference_engine(self, *, dtype: torch.dtype | str | None = None) -> InferenceEngine:
+    def inference_engine(self, *, dtype: torch.dtype | str | None = None) -> Engine:
         """The engine :meth:`stylize` uses (built on first use, rebuilt after weights change).
 
         ``dtype`` overrides :attr:`inference_options`' dtype for this engine.
@@ -207,13 +202,12 @@ class AdaINModel(nn.Module):
         cached = self._engines.get(key)
         if cached is None or cached.weights_key != weights_key:
             with torch.no_grad():
-                cached = InferenceEngine(self, opts)
+                cached = Engine(self.encoder, self.decoder, opts, self.eps)
             cached.weights_key = weights_key
             self._engines[key] = cached
         return cached
 
-    # -- user-facing API -----------------------------------------------------------------------
-    @torch.inference_mode()
+    # -- user-facing API -------------------------------------------------------------------------------
     def stylize(
         self,
         content: ImageLike,
@@ -226,10 +220,9 @@ class AdaINModel(nn.Module):
         content_size: int | None = None,
         style_size: int | None = None,
         dtype: torch.dtype | str | None = None,
+        backend: str = "engine",
     ) -> Any:
         """Stylise an image given as a path, PIL image, numpy array or tensor.
-
-        Runs the inference engine (see :meth:`optimize_for_inference`), not :meth:`forward`.
 
         Args:
             content: the photo. Paths and PIL images give a PIL image back; numpy arrays
@@ -244,103 +237,101 @@ class AdaINModel(nn.Module):
             content_size: resize the content so its shorter side is this many px first
                 (the result has that size); ``None`` keeps the original size.
             style_size: the same for every style image.
-            dtype: compute dtype for this call (default: the model's inference options).
+            dtype: precision of this call: ``None`` (the model's inference options; float32
+                unless :meth:`optimize_for_inference` chose otherwise), ``"auto"``,
+                ``torch.float32``, ``torch.bfloat16`` or ``torch.float16`` (CUDA).
+            backend: ``"engine"`` (fast) or ``"reference"`` (:meth:`forward`, float32 only).
 
         Returns:
             The stylised image, values in [0, 1], at the (resized) content's exact size.
         """
-        alpha = check_alpha(alpha)
-        mode = check_color_mode(preserve_color)
-        styles_in: list[ImageLike] = []
-        if style_feats is not None:
-            if style is not None:
-                raise InputError("pass style images or style_feats, not both")
-            if mode == "coral":
-                raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
-            style_feats = list(style_feats)
-            self._check_style_feats(style_feats)
-            n_styles = len(style_feats)
-        else:
-            if style is None:
-                raise InputError("pass style images or precomputed style_feats")
-            styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
-            if not styles_in:
-                raise InputError("at least one style image is needed")
-            n_styles = len(styles_in)
-        weights = normalize_style_weights(style_weights, n_styles)  # fail before any heavy work
-        x, kind = to_tensor(content, "content")
-        device = self.device
-        x = resize_shorter(x.to(device), content_size)
-        styles = [resize_shorter(to_tensor(s, f"style {i}")[0].to(device), style_size) for i, s in enumerate(styles_in)]
-        engine = self.inference_engine(dtype=dtype)
-        try:
-            pixels = max(t.shape[-2] * t.shape[-1] for t in [x, *styles])
-            with engine.memory_scope(pixels):  # one scope for the style and content passes
-                if style_feats is None:
-                    if mode == "coral":
-                        styles = [coral(s, x) for s in styles]
-                    style_feats = [engine.encode(s) for s in styles]
-                padded, h, w = _pad_to_stride(x)
-                out = engine.stylize(padded, style_feats, weights, alpha)[..., :h, :w]
-                if mode == "luminance":
-                    out = transfer_luminance(out, x)
-        except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
-            if not _is_oom(exc):
-                raise
-            h, w = x.shape[-2:]
-            raise InputError(
-                f"not enough {device.type.upper()} memory to stylise a {w}x{h} image: "
-                "pass content_size=... (e.g. 1024) or use a smaller image"
-            ) from None
-        return from_tensor(out, kind)
+        return pipeline.stylize(
+            self,
+            content,
+            style,
+            alpha,
+            style_feats=style_feats,
+            style_weights=style_weights,
+            preserve_color=preserve_color,
+            content_size=content_size,
+            style_size=style_size,
+            dtype=dtype,
+            backend=backend,
+        )
 
-    def _check_style_feats(self, feats: Sequence[Tensor]) -> None:
-        if not feats:
-            raise InputError("style_feats is empty: pass at least one encode_style() result")
-        c = self.decoder.in_channels
-        for i, f in enumerate(feats):
-            if not isinstance(f, Tensor) or f.dim() != 4 or f.shape[1] != c:
-                shape = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
-                raise InputError(f"style_feats[{i}] must be a (B, {c}, h, w) tensor from encode_style(), got {shape}")
-
-    # -- constructors --------------------------------------------------------------------------
+    # -- constructors ----------------------------------------------------------------------------------
     @classmethod
-    def from_reference_checkpoint(
-        cls,
-        vgg: str | os.PathLike[str] | dict[str, Tensor],
-        decoder: str | os.PathLike[str] | dict[str, Tensor],
+    def from_checkpoints(
+        cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike, *, eps: float = 1e-5
     ) -> AdaINModel:
+        """Model from an encoder and a decoder checkpoint in any supported layout (see :mod:`~adain_nst.pretrained.formats`).
+
+        The encoder is cut at the decoder's level.
+        """
+        dec = Decoder.from_checkpoint(decoder)
+        enc = VGGEncoder.from_checkpoint(encoder, last_layer=dec.level)
+        return cls(enc, dec, eps).eval()
+
+    @classmethod
+    def from_reference_checkpoint(cls, vgg: formats.CheckpointLike, decoder: formats.CheckpointLike) -> AdaINModel:
         """Model from pytorch-AdaIN files (``vgg_normalised.pth`` + ``decoder.pth``).
 
         Paths to ``.pth`` / ``.safetensors`` files or state dicts; float16 is cast to
         float32; encoder layers past relu4_1 are accepted and dropped.
         """
-        enc = VGGEncoder.from_reference_checkpoint(vgg, last_layer="relu4_1")
-        return cls(enc, Decoder.from_reference_checkpoint(decoder)).eval()
+        dec = Decoder.from_reference_checkpoint(decoder)
+        return cls(VGGEncoder.from_reference_checkpoint(vgg, last_layer=dec.level), dec).eval()
 
     @classmethod
-    def from_cd16x_checkpoint(
+    def from_cd16x_checkpoint(cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike) -> AdaINModel:
+        """Model from the cd16x family: ``e{k}.pth`` + ``d{k}.pth`` or our decoder ``.safetensors``."""
+        dec = Decoder.from_cd16x_checkpoint(decoder)
+        return cls(VGGEncoder.from_cd16x_checkpoint(encoder, last_layer=dec.level), dec).eval()
+
+    @classmethod
+    def from_pretrained(
         cls,
-        encoder: str | os.PathLike[str] | dict[str, Tensor],
-        decoder: str | os.PathLike[str] | dict[str, Tensor],
+        name_or_path: str | os.PathLike[str],
+        *,
+        device: str | torch.device | None = None,
+        dtype: torch.dtype | None = None,
+        **hub_kwargs: Any,
     ) -> AdaINModel:
-        """Model from the cd16x family: ``e4.pth`` (or e5) + ``d4.pth`` or our decoder ``.safetensors``."""
-        enc = VGGEncoder.from_cd16x_checkpoint(encoder, last_layer="relu4_1")
-        return cls(enc, Decoder.from_cd16x_checkpoint(decoder)).eval()
-
-    @classmethod
-    def from_pretrained(cls, name_or_path: str | os.PathLike[str], **kwargs: Any) -> AdaINModel:
         """Registered model name, Hub repo id or local ``save_pretrained`` folder.
 
-        Keyword arguments: ``revision``, ``cache_dir``, ``local_files_only``, ``device``,
-        ``dtype`` (see :func:`adain_nst.hub.load_model`).
+        Args:
+            name_or_path: see :func:`adain_nst.pretrained.hub.fetch_model_files`.
+            device: where the model is returned.
+            dtype: floating dtype of the returned weights (default float32).
+            hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``,
+                ``token`` (see :class:`~adain_nst.pretrained.hub.HubOptions`).
+
+        Returns:
+            The model in ``eval()`` mode with ``requires_grad=False`` parameters.
         """
-        from .hub import load_model
+        if dtype is not None and not (isinstance(dtype, torch.dtype) and dtype.is_floating_point):
+            raise InputError(f"dtype must be a floating torch.dtype such as torch.float16, got {dtype!r}")
+        paths, config = hub.fetch_model_files(name_or_path, ("encoder", "decoder"), **hub_kwargs)
+        enc = VGGEncoder.from_state_dict(
+            config.encoder, read_encoder_file(paths["encoder"], config.encoder), str(paths["encoder"])
+        )
+        dec = Decoder.from_state_dict(
+            config.decoder, read_decoder_file(paths["decoder"], config.decoder), str(paths["decoder"])
+        )
+        model = cls(enc, dec, eps=config.eps).eval().requires_grad_(False)
+        if device is not None or dtype is not None:
+            model.to(device=device, dtype=dtype)
+        return model
 
-        return load_model(name_or_path, **kwargs)
-
-    def save_pretrained(self, directory: str | os.PathLike[str]) -> None:
+    def save_pretrained(self, directory: str | os.PathLike[str], *, library_version: str | None = None) -> None:
         """Write ``config.json``, ``encoder.safetensors`` and ``decoder.safetensors`` to ``directory``."""
-        from .hub import save_model
+        write_model_folder(
+            directory,
+            self.config,
+            self.encoder.state_dict(),
+            self.decoder.state_dict(),
+            library_version=library_version,
+        )
 
-        save_model(self, directory)
+
+__all__ = ["AdaINModel"]

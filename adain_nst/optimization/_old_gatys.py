@@ -42,12 +42,13 @@ import torch
 import torch.nn.functional as F
 from torch import Tensor, nn
 
-from .adain import normalize_style_weights
-from .checkpoints import sha256_file
-from .color import check_color_mode, coral, transfer_luminance
-from .encoder import VGGEncoder, layer_names
-from .errors import ChecksumError, InputError
-from .image import ImageLike, from_tensor, resize_shorter, to_tensor
+from .._checks import check_style_weights as normalize_style_weights
+from .._io import sha256_file
+from ..color import check_color_mode, coral, transfer_luminance
+from ..errors import ChecksumError, InputError
+from ..image import ImageLike, from_tensor, resize_shorter, to_tensor
+from ..nn.encoder import VGGEncoder
+from ..nn.plan import layer_names
 
 DEFAULT_CONTENT_LAYERS: tuple[str, ...] = ("relu4_2",)
 DEFAULT_STYLE_LAYERS: tuple[str, ...] = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")

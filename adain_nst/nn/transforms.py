@@ -1,7 +1,12 @@
-"""Adaptive instance normalisation (Huang & Belongie, ICCV 2017), functional core + module.
+"""Feature transforms: functions on ``(B, C, H, W)`` features, each with a thin Module face.
 
-Statistics follow the reference implementation: per-channel spatial mean, and
-std = sqrt(unbiased variance + eps), the eps added to the variance.
+* :func:`adaptive_instance_norm` (Huang & Belongie, ICCV 2017): the content's per-channel
+  mean/std replaced by the style's. Statistics follow the reference implementation:
+  spatial mean, and std = sqrt(unbiased variance + eps), the eps added to the variance.
+* :func:`adain_target`: the mix the decoder inverts, with style interpolation and the
+  content/stylised blend ``alpha``.
+* :func:`adain_affine`: the same mix as one per-channel affine map ``c * scale + shift``
+  (what the inference engine applies in one pass).
 """
 
 from __future__ import annotations
@@ -11,7 +16,8 @@ from collections.abc import Sequence
 import torch
 from torch import Tensor, nn
 
-from .errors import InputError
+from .._checks import check_alpha
+from ..errors import InputError
 
 
 def calc_mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
@@ -29,11 +35,10 @@ def calc_mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     b, c, h, w = feat.shape
     if h * w < 2:
         raise InputError(
-            f"features of spatial size {h}x{w} have no variance; the image is too small "
-            "(relu4_1 is 1/8 of the input: use inputs of at least 16 px per side)"
+            f"features of spatial size {h}x{w} have no variance; the image is too small for this "
+            "feature level (relu4_1 is 1/8 of the input: use inputs of at least 16 px per side)"
         )
-    flat = feat.reshape(b, c, h * w)
-    var, mean = torch.var_mean(flat, dim=2, correction=1)
+    var, mean = torch.var_mean(feat.reshape(b, c, h * w), dim=2, correction=1)
     return mean.view(b, c, 1, 1), (var + eps).sqrt().view(b, c, 1, 1)
 
 
@@ -67,7 +72,7 @@ def adain_target(
 ) -> Tensor:
     """The feature map the decoder inverts: ``alpha * sum_i w_i AdaIN(c, s_i) + (1 - alpha) * c``.
 
-    ``weights`` must already be normalised to sum 1 (see :func:`normalize_style_weights`).
+    ``weights`` must already sum to 1 (see :func:`adain_nst._checks.check_style_weights`).
     """
     t = sum(float(w) * adaptive_instance_norm(content_feat, s, eps) for w, s in zip(weights, style_feats, strict=True))
     assert isinstance(t, Tensor)
@@ -76,30 +81,34 @@ def adain_target(
     return alpha * t + (1.0 - alpha) * content_feat
 
 
-def check_alpha(alpha: float) -> float:
-    """Return ``alpha`` as a float, or raise :class:`InputError` if it is not in [0, 1]."""
-    try:
-        a = float(alpha)
-    except (TypeError, ValueError):
-        raise InputError(f"alpha must be a number in [0, 1], got {alpha!r}") from None
-    if not 0.0 <= a <= 1.0:  # also rejects NaN
-        raise InputError(f"alpha must be in [0, 1], got {alpha!r}")
-    return a
+def adain_affine(
+    content_feat: Tensor,
+    style_feats: Sequence[Tensor],
+    weights: Sequence[float],
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+) -> Tensor:
+    """:func:`adain_target` as one per-channel affine map, statistics in float32.
 
-
-def normalize_style_weights(weights: Sequence[float] | None, n_styles: int) -> list[float]:
-    """Validate interpolation weights (one per style, >= 0, not all 0) and scale them to sum 1."""
-    if weights is None:
-        return [1.0 / n_styles] * n_styles
-    w = [float(x) for x in weights]
-    if len(w) != n_styles:
-        raise InputError(f"style_weights has {len(w)} entries but {n_styles} style(s) were given")
-    if any(not (x >= 0.0) or x == float("inf") for x in w):
-        raise InputError(f"style_weights must be finite and >= 0, got {list(weights)}")
-    total = sum(w)
-    if total <= 0:
-        raise InputError("style_weights must not all be 0")
-    return [x / total for x in w]
+    AdaIN(c, s) = c * k + (m_s - m_c * k) with k = std_s / std_c, so the weighted sum and the
+    blend with ``c`` are again ``c * scale + shift``: one pass over the features whatever the
+    number of styles. Returns ``content_feat``'s dtype and memory format.
+    """
+    c32 = content_feat.float()
+    c_var, c_mean = torch.var_mean(c32, dim=(2, 3), correction=1, keepdim=True)
+    c_std = (c_var + eps).sqrt()
+    scale = torch.zeros_like(c_std)
+    shift = torch.zeros_like(c_mean)
+    for wgt, s in zip(weights, style_feats, strict=True):
+        s_var, s_mean = torch.var_mean(s.float(), dim=(2, 3), correction=1, keepdim=True)
+        k = (s_var + eps).sqrt() / c_std
+        scale = scale + wgt * k
+        shift = shift + wgt * (s_mean - c_mean * k)
+    scale = alpha * scale + (1.0 - alpha)
+    shift = alpha * shift
+    if content_feat.dtype == torch.float32:
+        return torch.addcmul(shift, content_feat, scale)
+    return torch.addcmul(shift, c32, scale).to(content_feat.dtype)
 
 
 class AdaIN(nn.Module):
@@ -118,3 +127,6 @@ class AdaIN(nn.Module):
 
     def extra_repr(self) -> str:
         return f"eps={self.eps}"
+
+
+__all__ = ["AdaIN", "adain_affine", "adain_target", "adaptive_instance_norm", "calc_mean_std"]

@@ -1,7 +1,9 @@
 """Registry of pretrained models: one typed, frozen record per published weight set.
 
 Each :class:`ModelSpec` names a Hugging Face Hub repository, the commit it is pinned to and
-the full sha256 of every file, so :mod:`adain_nst.hub` can verify what it downloads.
+the full sha256 of every file, so :mod:`adain_nst.pretrained.hub` can verify what it downloads.
+Each :class:`EncoderWeights` names a single third-party encoder file (the torchvision
+ImageNet VGGs that Gatys et al. optimisation can use) with its URL and full digest.
 Nothing here touches the network or the disk; the records are plain data.
 
 To add or update a model: convert it with a script in ``weights/`` (it prints the file
@@ -13,13 +15,11 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from .decoder import DecoderConfig
-from .encoder import EncoderConfig
+from ..nn.plan import DecoderConfig, EncoderConfig
+from .folder import MODEL_FILES
 
 HUB_ORG = "adain-nst"
 DEFAULT_MODEL = "cd16x-adain"
-# The files of a save_pretrained folder, in the order they are fetched and verified.
-MODEL_FILES = ("config.json", "encoder.safetensors", "decoder.safetensors")
 
 
 @dataclass(frozen=True)
@@ -266,6 +266,64 @@ REGISTRY: dict[str, ModelSpec] = {
 }
 
 
+@dataclass(frozen=True)
+class EncoderWeights:
+    """A published third-party encoder file (not on our Hub organisation), verified by sha256.
+
+    ``sha256`` is the full digest of the file at ``url`` (torchvision's own check compares
+    only the 8 hex digits in the file name).
+    """
+
+    name: str
+    arch: str
+    variant: str
+    url: str
+    filename: str
+    sha256: str
+    num_bytes: int
+    license: str
+    docs: str
+
+
+# torchvision ImageNet VGG weights. Digests as published by many independent projects that
+# pin these files; each agrees with the 8-hex prefix torchvision puts in the file name. Not
+# recomputed here: these machines cannot download the files.
+_TV_LICENSE = "BSD-3-Clause (torchvision); trained on ImageNet-1k, whose terms of use also apply"
+_TV_DOCS = "https://pytorch.org/vision/stable/models/vgg.html"
+ENCODER_WEIGHTS: dict[str, EncoderWeights] = {
+    w.name: w
+    for w in (
+        EncoderWeights(
+            "torchvision-vgg16",
+            "vgg16",
+            "imagenet",
+            "https://download.pytorch.org/models/vgg16-397923af.pth",
+            "vgg16-397923af.pth",
+            "397923af8e79cdbb6a7127f12361acd7a2f83e06b05044ddf496e83de57a5bf0",
+            553_433_881,
+            _TV_LICENSE,
+            _TV_DOCS,
+        ),
+        EncoderWeights(
+            "torchvision-vgg19",
+            "vgg19",
+            "imagenet",
+            "https://download.pytorch.org/models/vgg19-dcbb9e9d.pth",
+            "vgg19-dcbb9e9d.pth",
+            "dcbb9e9dad569fff7a846263a77324fc34978fea2bfb039c012d710e1776ae44",
+            574_673_361,
+            _TV_LICENSE,
+            _TV_DOCS,
+        ),
+    )
+}
+
+
+def encoder_weights_for_file(filename: str) -> EncoderWeights | None:
+    """The record of a published encoder file with this name, if any."""
+    return next((w for w in ENCODER_WEIGHTS.values() if w.filename == filename), None)
+
+
 # Short names users reach for first (the issue's ``from_pretrained("vgg19")``).
 ALIASES = {"vgg19": "vgg19-adain", "cd16x": "cd16x-adain"}
 
@@ -318,13 +376,17 @@ def markdown_table() -> str:
 
 
 __all__ = [
+    "ALIASES",
     "DEFAULT_MODEL",
+    "ENCODER_WEIGHTS",
     "HUB_ORG",
     "MODEL_FILES",
     "REGISTRY",
+    "EncoderWeights",
     "FileRecord",
     "ModelSpec",
     "SourceFile",
+    "encoder_weights_for_file",
     "get_spec",
     "list_models",
     "markdown_table",
