@@ -1,18 +1,26 @@
-"""Shared fixtures. Data beside the repository is found through ADAIN_NST_TEST_DATA.
+"""Shared fixtures and markers.
 
-`.ci/run` sets ADAIN_NST_TEST_DATA=../shared; without it, tests that need the real
-weights, golden tensors or eval images skip and say what is missing.
+Data beside the repository is found through ADAIN_NST_TEST_DATA (`.ci/run` sets it to
+../shared); without it, tests that need the real weights, golden tensors or eval images skip
+and say what is missing. Markers (select with ``-m``): ``data`` (needs that folder; added
+automatically to tests using the data fixtures), ``slow``, ``cuda`` (skipped without a GPU).
 """
 
 from __future__ import annotations
 
 import os
+from collections.abc import Callable
 from pathlib import Path
 
 import pytest
 import torch
 
+from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
+from adain_nst.nn.plan import block_of
+
 ENV = "ADAIN_NST_TEST_DATA"
+DATA_FIXTURES = {"golden_dir", "cd16x_dir", "eval_dir", "shared_dir"}
+TINY_WIDTHS = (4, 8, 16, 32, 32)
 
 
 def _shared_root() -> Path | None:
@@ -28,6 +36,20 @@ def _need(sub: str) -> Path:
     if not path.exists():
         pytest.skip(f"{path} is missing ({ENV}={root})")
     return path
+
+
+def pytest_collection_modifyitems(config: pytest.Config, items: list[pytest.Item]) -> None:
+    for item in items:
+        if DATA_FIXTURES & set(getattr(item, "fixturenames", ())):
+            item.add_marker(pytest.mark.data)
+        if item.get_closest_marker("cuda") and not torch.cuda.is_available():
+            item.add_marker(pytest.mark.skip(reason="needs a CUDA GPU"))
+
+
+@pytest.fixture(scope="session")
+def shared_dir() -> Path:
+    """``$ADAIN_NST_TEST_DATA`` itself."""
+    return _need(".")
 
 
 @pytest.fixture(scope="session")
@@ -51,3 +73,25 @@ def eval_dir() -> Path:
 @pytest.fixture(autouse=True)
 def _seed() -> None:
     torch.manual_seed(0)
+
+
+def make_tiny_model(
+    level: str = "relu4_1",
+    *,
+    widths: tuple[int, ...] = TINY_WIDTHS,
+    encoder_last: str | None = None,
+    variant: str = "normalized",
+    final_relu: bool = False,
+    seed: int = 0,
+) -> AdaINModel:
+    """A random-weight model with small widths: encoder up to ``encoder_last`` (default ``level``)."""
+    torch.manual_seed(seed)
+    enc = VGGEncoder(EncoderConfig(widths=widths, last_layer=encoder_last or level, variant=variant))
+    dec = Decoder(DecoderConfig(widths=widths[: block_of(level)], final_relu=final_relu, level=level))
+    return AdaINModel(enc, dec).eval()
+
+
+@pytest.fixture
+def tiny_model() -> Callable[..., AdaINModel]:
+    """The factory :func:`make_tiny_model`: ``tiny_model(level="relu4_1", widths=..., ...)``."""
+    return make_tiny_model
