@@ -22,7 +22,16 @@ from .errors import (
 )
 from .image import load_image, save_image
 from .model import AdaINModel
-from .nn import AdaIN, Decoder, DecoderConfig, EncoderConfig, VGGEncoder, adaptive_instance_norm, calc_mean_std, layer_names
+from .nn import (
+    AdaIN,
+    Decoder,
+    DecoderConfig,
+    EncoderConfig,
+    VGGEncoder,
+    adaptive_instance_norm,
+    calc_mean_std,
+    layer_names,
+)
 from .optimization import GatysLoss, gatys
 
 __all__ = [
@@ -50,8 +59,8 @@ __all__ = [
     "get_model",
     "layer_names",
     "list_models",
-    "load_model",
     "load_image",
+    "load_model",
     "model_from_files",
     "save_image",
     "stylize",

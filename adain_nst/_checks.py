@@ -15,7 +15,7 @@ from .errors import InputError
 
 def check_alpha(alpha: float, name: str = "alpha") -> float:
     """``alpha`` as a float in [0, 1]; strings, booleans, NaN and out-of-range values are refused."""
-    if isinstance(alpha, (bool, str)) or not isinstance(alpha, (int, float)) and not hasattr(alpha, "__float__"):
+    if isinstance(alpha, (bool, str)) or (not isinstance(alpha, (int, float)) and not hasattr(alpha, "__float__")):
         raise InputError(f"{name} must be a number in [0, 1], got {alpha!r}")
     try:
         a = float(alpha)

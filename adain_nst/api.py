@@ -51,7 +51,9 @@ def load_model(
     return AdaINModel.from_pretrained(name, device=dev, **hub_kwargs)
 
 
-def get_model(source: ModelSource | None = None, *, device: str | torch.device | None = None, **hub_kwargs: Any) -> AdaINModel:
+def get_model(
+    source: ModelSource | None = None, *, device: str | torch.device | None = None, **hub_kwargs: Any
+) -> AdaINModel:
     """:func:`load_model`, once per process: later calls with the same arguments return the same instance.
 
     See :func:`clear_cache`.

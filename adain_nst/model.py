@@ -41,7 +41,9 @@ class AdaINModel(nn.Module):
         super().__init__()
         level = decoder.level
         if not encoder.config.reaches(level):
-            raise ConfigError(f"the encoder must reach {level} (the decoder's level); it stops at {encoder.config.last_layer}")
+            raise ConfigError(
+                f"the encoder must reach {level} (the decoder's level); it stops at {encoder.config.last_layer}"
+            )
         if encoder.channels[level] != decoder.in_channels:
             raise ConfigError(
                 f"encoder {level} has {encoder.channels[level]} channels but the decoder takes {decoder.in_channels}"
@@ -264,7 +266,7 @@ class AdaINModel(nn.Module):
     def from_checkpoints(
         cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike, *, eps: float = 1e-5
     ) -> AdaINModel:
-        """Model from an encoder and a decoder checkpoint in any supported layout (see :mod:`~adain_nst.pretrained.formats`).
+        """Model from an encoder and a decoder checkpoint in any layout of :mod:`adain_nst.pretrained.formats`.
 
         The encoder is cut at the decoder's level.
         """

@@ -61,7 +61,9 @@ def check_style_feats(feats: Sequence[Tensor], channels: int) -> list[Tensor]:
     for i, f in enumerate(feats):
         if not isinstance(f, Tensor) or f.dim() != 4 or f.shape[1] != channels:
             shape = tuple(f.shape) if isinstance(f, Tensor) else type(f).__name__
-            raise InputError(f"style_feats[{i}] must be a (B, {channels}, h, w) tensor from encode_style(), got {shape}")
+            raise InputError(
+                f"style_feats[{i}] must be a (B, {channels}, h, w) tensor from encode_style(), got {shape}"
+            )
     return feats
 
 

@@ -1,4 +1,4 @@
-"""Seconds per L-BFGS step of :func:`adain_nst.gatys.gatys`, per encoder, size and device.
+"""Seconds per L-BFGS step of :func:`adain_nst.optimization.gatys`, per encoder, size and device.
 
 Encoders:
 
@@ -33,8 +33,8 @@ from typing import Any
 import torch
 
 from adain_nst import EncoderConfig, VGGEncoder
-from adain_nst.gatys import gatys
 from adain_nst.image import resize_shorter, to_tensor
+from adain_nst.optimization import gatys
 
 
 def _shared() -> Path | None:

@@ -1,9 +1,10 @@
 """Stylisation quality on the AdaIN eval images: content and style loss per decoder.
 
 For every content x style pair of ``$ADAIN_NST_TEST_DATA/data/eval`` (11 x 20 at 512 px by
-default) each method stylises the content at alpha=1; the output is measured with the
-cd16x **e5** encoder (a different network from the e4 used for stylising), with the AdaIN
-paper's definitions (see ``adain_nst.losses``):
+default) each method stylises the content at alpha=1 through the public pipeline
+(``AdaINModel.stylize``, float32 unless ``--dtype``); the output is measured by the quality
+judge (``adain_nst.quality.Judge``) on the cd16x **e5** encoder (a different network from the
+e4 used for stylising), with the AdaIN paper's definitions (see ``adain_nst.train.losses``):
 
 * content loss: MSE(e5(output), AdaIN(e5(content), e5(style))) at relu4_1;
 * style loss: sum over relu1_1..relu4_1 of MSE(channel mean) + MSE(channel std).
@@ -30,10 +31,12 @@ from typing import Any
 
 import torch
 from PIL import Image
+from tqdm.auto import tqdm
 
-from adain_nst import VGGEncoder, model_from_files
+from adain_nst import VGGEncoder, gatys, model_from_files
+from adain_nst.engine.runtime import dtype_name, resolve_dtype
 from adain_nst.image import ImageKind, from_tensor, list_images, resize_shorter, save_image, to_tensor
-from adain_nst.losses import evaluate_pair
+from adain_nst.quality import Judge
 
 THUMB = 160
 
@@ -57,7 +60,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shared = _shared()
     cd16x = shared / "weights" / "cd16x"
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    e5 = VGGEncoder.from_cd16x_checkpoint(cd16x / "e5.pth")
+    e5 = VGGEncoder.from_cd16x_checkpoint(cd16x / "e5.pth")  # to relu5_1: Gatys uses it whole
+    judge = Judge(e5, name="cd16x e5")
+    dtype = resolve_dtype(args.dtype, torch.device("cpu"))
     models = {}
     for spec in args.decoder:
         name, _, path = spec.partition("=")
@@ -71,25 +76,19 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     losses: dict[str, dict[str, list[float]]] = {m: {"content": [], "style": []} for m in models}
     sheet_rows: list[list[Image.Image]] = []
     t0 = time.perf_counter()
-    from tqdm.auto import tqdm
-
     gatys_done = 0
     for i, (c_path, s_path) in enumerate(tqdm(pairs, desc="quality", unit="pair")):
         content, style = images[c_path], images[s_path]
         row = [_thumb(content), _thumb(style)]
-        with torch.inference_mode():
-            for name, model in models.items():
-                out = model(content, style).clamp(0, 1)
-                lc, ls = evaluate_pair(e5, out, content, style)
-                losses[name]["content"].append(lc)
-                losses[name]["style"].append(ls)
-                row.append(_thumb(out))
+        for name, model in models.items():
+            out = model.stylize(content, style, alpha=1.0, dtype=dtype)  # a tensor in, a tensor out, in [0, 1]
+            lc, ls = judge.measure(out, content, style)
+            losses[name]["content"].append(lc)
+            losses[name]["style"].append(ls)
+            row.append(_thumb(out))
         if gatys_done < args.gatys_pairs:
-            from adain_nst.gatys import gatys
-
             out = gatys(content, style, encoder=e5, steps=args.gatys_steps, progress=False)
-            with torch.inference_mode():
-                lc, ls = evaluate_pair(e5, out, content, style)
+            lc, ls = judge.measure(out, content, style)
             losses.setdefault("gatys", {"content": [], "style": []})
             losses["gatys"]["content"].append(lc)
             losses["gatys"]["style"].append(ls)
@@ -109,6 +108,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         "size": args.size,
         "pairs": len(pairs),
         "decoders": dict(spec.partition("=")[::2] for spec in args.decoder),
+        "dtype": dtype_name(dtype),
+        "judge": judge.name,
         "summary": summary,
         "seconds": round(seconds, 1),
         "machine": {"cpu": platform.processor() or platform.machine(), "threads": torch.get_num_threads()},
@@ -131,7 +132,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
 def markdown(result: dict[str, Any]) -> str:
     """Markdown table of mean losses per method."""
     lines = [
-        f"Eval pairs: {result['pairs']} at {result['size']} px, alpha=1, measured with cd16x e5.",
+        f"Eval pairs: {result['pairs']} at {result['size']} px, alpha=1, stylised in {result.get('dtype', 'float32')}, "
+        f"measured with {result.get('judge', 'cd16x e5')}.",
         "",
         "| method | pairs | content loss (mean) | style loss (mean) |",
         "| --- | ---: | ---: | ---: |",
@@ -151,6 +153,7 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--gatys-steps", type=int, default=300)
     p.add_argument("--sheet-pairs", type=int, default=12, help="pairs shown in the contact sheet")
     p.add_argument("--threads", type=int, default=None)
+    p.add_argument("--dtype", default=None, help="stylisation precision: float32 (default), bfloat16 or auto")
     p.add_argument("--out", required=True, help="folder for quality.json, quality.md, contact_sheet.jpg")
     result = run(p.parse_args(argv))
     print(markdown(result))

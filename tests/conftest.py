@@ -16,7 +16,7 @@ import pytest
 import torch
 
 from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
-from adain_nst.nn.plan import block_of
+from adain_nst.architecture import block_of
 
 ENV = "ADAIN_NST_TEST_DATA"
 DATA_FIXTURES = {"golden_dir", "cd16x_dir", "eval_dir", "shared_dir"}

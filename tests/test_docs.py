@@ -1,11 +1,16 @@
-"""The docs stay true as the code changes: the API reference is regenerated and compared."""
+"""The docs stay true as the code changes: API reference and architecture diagram are regenerated and compared."""
 
 from __future__ import annotations
 
 import runpy
+import sys
 from pathlib import Path
 
-DOCS = Path(__file__).resolve().parents[1] / "docs"
+ROOT = Path(__file__).resolve().parents[1]
+DOCS = ROOT / "docs"
+sys.path.insert(0, str(ROOT / "tools"))
+
+import import_graph  # noqa: E402  (tools/ is not a package)
 
 
 def test_api_reference_is_up_to_date() -> None:
@@ -14,7 +19,25 @@ def test_api_reference_is_up_to_date() -> None:
 
 
 def test_readme_links_point_at_existing_docs() -> None:
-    readme = (DOCS.parent / "README.md").read_text()
-    for name in ("quickstart", "concepts", "api", "weights", "training", "gatys", "benchmarks"):
+    readme = (ROOT / "README.md").read_text()
+    for name in ("quickstart", "concepts", "api", "architecture", "weights", "training", "gatys", "benchmarks"):
         assert f"docs/{name}.md" in readme
         assert (DOCS / f"{name}.md").exists(), f"docs/{name}.md is missing"
+
+
+def test_no_import_circle_and_no_function_level_imports() -> None:
+    graph = import_graph.module_graph()
+    assert import_graph.find_cycle(graph) is None, import_graph.find_cycle(graph)
+    groups = import_graph.group_graph(graph)
+    assert import_graph.find_cycle(groups) is None, import_graph.find_cycle(groups)
+    assert import_graph.function_level_imports() == []
+
+
+def test_cycle_finder_finds_a_planted_circle() -> None:
+    assert import_graph.find_cycle({"a": {"b"}, "b": {"c"}, "c": {"a"}}) == ["a", "b", "c", "a"]
+    assert import_graph.find_cycle({"a": {"b"}, "b": set()}) is None
+
+
+def test_architecture_page_shows_the_current_import_graph() -> None:
+    page = (DOCS / "architecture.md").read_text()
+    assert import_graph.mermaid() in page, "docs/architecture.md is stale: paste `python tools/import_graph.py`"

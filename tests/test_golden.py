@@ -70,3 +70,21 @@ def test_case_matches_reference(golden: dict, case: dict) -> None:
         if "style_after_coral" in tensors:
             got = coral(styles[0][0], content[0])
             torch.testing.assert_close(got, outputs[tensors["style_after_coral"]["key"]], atol=ATOL, rtol=0)
+
+
+@pytest.mark.parametrize("case", _cases())
+def test_case_matches_reference_through_stylize(golden: dict, case: dict) -> None:
+    """The user-facing path (engine, float32 default) gives the reference outputs too (clamped to [0, 1])."""
+    model, inputs, outputs = golden["model"], golden["inputs"], golden["outputs"]
+    content = inputs[case["content"]]
+    styles = [inputs[k] for k in case["styles"]]
+    out = model.stylize(
+        content,
+        styles if len(styles) > 1 else styles[0],
+        case["alpha"],
+        style_weights=case["interpolation_weights"],
+        preserve_color=case["preserve_color"],
+    )
+    expected = outputs[case["tensors"]["output"]["key"]].clamp(0, 1)
+    assert out.shape == expected.shape
+    torch.testing.assert_close(out, expected, atol=ATOL, rtol=0)

@@ -5,29 +5,32 @@ from __future__ import annotations
 import sys
 from pathlib import Path
 
-from adain_nst.hub import sha256_file
-from adain_nst.registry import MODEL_FILES, ModelSpec, get_spec
+from adain_nst._io import sha256_file
+from adain_nst.pretrained.folder import MODEL_FILES
+from adain_nst.pretrained.registry import ModelSpec, get_spec
 
 
 def file_records(folder: Path) -> list[tuple[str, str, int]]:
-    """(name, sha256, size) of each model file in ``folder``."""
+    """(name, sha256, size in bytes) of each model file in ``folder``."""
     return [(name, sha256_file(folder / name), (folder / name).stat().st_size) for name in MODEL_FILES]
 
 
 def print_records(folder: Path) -> None:
-    """Print the FileRecord lines to paste into adain_nst/registry.py."""
+    """Print the FileRecord lines to paste into adain_nst/pretrained/registry.py."""
     print(f"converted into {folder}; registry records:")
     for name, digest, size in file_records(folder):
-        print(f'    FileRecord("{name}", "{digest}", {size}),')
+        print(f'    FileRecord("{name}", "{digest}", {size:_}),')
 
 
 def compare_with_registry(folder: Path, spec: ModelSpec) -> list[str]:
-    """Files of ``folder`` whose digest differs from ``spec``'s (files without a recorded digest are skipped)."""
+    """Files of ``folder`` whose digest or size differs from ``spec``'s (unrecorded values are skipped)."""
     bad = []
-    for name, digest, _ in file_records(folder):
-        expected = spec.file(name).sha256
-        if expected is not None and expected != digest:
-            bad.append(f"{name}: {digest} != registered {expected}")
+    for name, digest, size in file_records(folder):
+        record = spec.file(name)
+        if record.sha256 is not None and record.sha256 != digest:
+            bad.append(f"{name}: sha256 {digest} != registered {record.sha256}")
+        elif record.size is not None and record.size != size:
+            bad.append(f"{name}: {size} bytes != registered {record.size}")
     return bad
 
 
@@ -37,6 +40,8 @@ def check_source(path: Path, spec_name: str | None, source_name: str) -> None:
     Only checked where the registry knows the digest; unknown digests are printed so that
     they can be recorded.
     """
+    if not path.is_file():
+        sys.exit(f"{path}: no such file")
     digest = sha256_file(path)
     if spec_name is None:
         print(f"{path.name}: sha256 {digest}")
@@ -59,8 +64,10 @@ def check_source(path: Path, spec_name: str | None, source_name: str) -> None:
 def report(out: Path, spec: ModelSpec | None) -> int:
     """Print the records of ``out`` and compare them with ``spec``; exit status for main()."""
     print_records(out)
-    bad = compare_with_registry(out, spec) if spec is not None else []
+    if spec is None:
+        return 0
+    bad = compare_with_registry(out, spec)
     if bad:
-        print(f"differs from the registry record of {spec.name}:\n  " + "\n  ".join(bad), file=sys.stderr)  # type: ignore[union-attr]
+        print(f"differs from the registry record of {spec.name}:\n  " + "\n  ".join(bad), file=sys.stderr)
         return 1
     return 0

@@ -5,7 +5,8 @@
 ``vgg_normalised.pth`` and ``decoder.pth`` are the files of naoto0804/pytorch-AdaIN release
 v0.0.0 (see the vgg19-adain model card). The VGG file's sha256 is checked against the
 registry first. The encoder is kept up to relu5_1 so Gatys et al. can use the same file;
-float16 inputs are cast to float32 exactly. Deterministic: the printed sha256 can be pinned.
+float16 inputs are cast to float32 exactly. Deterministic (model folder format 2): the printed
+sha256 can be pinned in adain_nst/pretrained/registry.py.
 """
 
 from __future__ import annotations
@@ -19,8 +20,7 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 from _common import check_source, report
 
 from adain_nst import AdaINModel, Decoder, VGGEncoder
-from adain_nst.hub import save_model
-from adain_nst.registry import get_spec
+from adain_nst.pretrained.registry import get_spec
 
 
 def convert(
@@ -31,10 +31,16 @@ def convert(
     last_layer: str = "relu5_1",
     library_version: str | None = None,
 ) -> Path:
-    """Build the model from pytorch-AdaIN's ``vgg_normalised.pth`` + ``decoder.pth`` and save it to ``out``."""
+    """Build the model from pytorch-AdaIN's ``vgg_normalised.pth`` + ``decoder.pth`` and save it to ``out``.
+
+    ``last_layer``: deepest encoder layer kept. The default ``relu5_1`` keeps the layers Gatys
+    et al. use, which :meth:`AdaINModel.from_reference_checkpoint` (cut at the decoder's
+    relu4_1) would drop; ``relu4_1`` gives the same model as that constructor. Returns ``out``.
+    """
     enc = VGGEncoder.from_reference_checkpoint(vgg, last_layer=last_layer)
-    dec = Decoder.from_reference_checkpoint(decoder)
-    return save_model(AdaINModel(enc, dec), out, library_version=library_version)
+    model = AdaINModel(enc, Decoder.from_reference_checkpoint(decoder))
+    model.save_pretrained(out, library_version=library_version)
+    return Path(out)
 
 
 def main(argv: list[str] | None = None) -> int:

@@ -8,7 +8,7 @@ registry record (publishing is refused for files whose digest is not recorded ye
 them first so that what is uploaded is what users will verify), stage the three files plus
 the model card ``weights/cards/<name>.md`` as ``README.md`` in a temporary folder, and upload
 it as one commit with ``HfApi.upload_folder``. The commit id printed at the end is the
-``revision`` to pin in adain_nst/registry.py. Needs a token with write access to the
+``revision`` to pin in adain_nst/pretrained/registry.py. Needs a token with write access to the
 organisation; never run by the tests.
 """
 
@@ -24,8 +24,9 @@ sys.path.insert(0, str(Path(__file__).resolve().parent))
 
 from _common import compare_with_registry
 
-from adain_nst import hub
-from adain_nst.registry import MODEL_FILES, ModelSpec, get_spec
+from adain_nst import AdaINModel
+from adain_nst.pretrained.folder import MODEL_FILES
+from adain_nst.pretrained.registry import ModelSpec, get_spec
 
 ROOT = Path(__file__).resolve().parents[1]
 
@@ -41,7 +42,12 @@ def stage(spec: ModelSpec, folder: Path, staging: Path) -> Path:
     bad = compare_with_registry(folder, spec)
     if bad:
         raise SystemExit(f"{folder} is not the registered {spec.name}:\n  " + "\n  ".join(bad))
-    hub.load_model(folder)  # strict load: the folder must build the model
+    model = AdaINModel.from_pretrained(folder)  # strict load: the folder must build the model
+    if (model.config.encoder, model.config.decoder) != (spec.encoder, spec.decoder):
+        raise SystemExit(
+            f"{folder} builds encoder {model.config.encoder} and decoder {model.config.decoder}, "
+            f"but the registry records {spec.encoder} and {spec.decoder} for {spec.name}"
+        )
     card = ROOT / spec.card_path
     if not card.is_file():
         raise SystemExit(f"model card {card} is missing")
@@ -76,7 +82,7 @@ def main(argv: list[str] | None = None) -> int:
             commit_message=args.message or f"{spec.name}: weights converted with adain-nst {spec.converted_with}",
         )
     print(f"published {spec.repo_id} at commit {info.oid}")
-    print(f'pin it in adain_nst/registry.py: revision="{info.oid}" for {spec.name}')
+    print(f'pin it in adain_nst/pretrained/registry.py: revision="{info.oid}" for {spec.name}')
     return 0
 
 

@@ -2,7 +2,7 @@
 
 :class:`~adain_nst.VGGEncoder` and :class:`~adain_nst.Decoder` stay plain ``nn.Module`` stacks
 because the Gatys optimiser and decoder training differentiate through them. :class:`Engine`
-compiles the same op lists (:mod:`adain_nst.nn.plan`) and weights, *for one level* (the
+compiles the same op lists (:mod:`adain_nst.architecture`) and weights, *for one level* (the
 decoder's), into a frozen inference-only executor with the tricks measured to pay on CPU
 (numbers in ``docs/benchmarks.md``):
 
@@ -34,7 +34,7 @@ from .._checks import check_image_batch
 from ..errors import ConfigError, InputError
 from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
-from ..nn.plan import Op, encoder_ops
+from ..architecture import Op, encoder_ops
 from ..nn.transforms import adain_affine
 from . import kernels
 from .runtime import (
@@ -340,7 +340,7 @@ class Engine:
     def adain(
         self, content_feat: Tensor, style_feats: Sequence[Tensor], weights: Sequence[float], alpha: float
     ) -> Tensor:
-        """``alpha * sum_i w_i AdaIN(c, s_i) + (1 - alpha) * c`` in one pass (:func:`~adain_nst.nn.transforms.adain_affine`)."""
+        """``alpha * sum_i w_i AdaIN(c, s_i) + (1 - alpha) * c`` in one pass (see ``adain_affine``)."""
         return adain_affine(content_feat, style_feats, weights, alpha, self.eps)
 
     def stylize(self, content: Tensor, style_feats: Sequence[Tensor], weights: Sequence[float], alpha: float) -> Tensor:

@@ -63,8 +63,6 @@ def subpixel_weight(weight: Tensor) -> Tensor:
     return torch.cat(groups, 0).to(weight.dtype)
 
 
-
-
 def conv(x: Tensor, w: Tensor, b: Tensor | None, padding: int, relu: bool, mkldnn: bool) -> Tensor:
     """3x3 (or 1x1 / 2x2) conv with zero ``padding``, optionally fused with a ReLU (oneDNN on CPU)."""
     if mkldnn:

@@ -176,8 +176,6 @@ RETAIN_MODES = ("off", "call", "process")
 RETAIN_MIN_BYTES = 32 * 2**20
 
 
-
-
 def dtype_name(dtype: torch.dtype) -> str:
     """``"float32"``, ``"bfloat16"`` or ``"float16"``: how outputs and reports name a precision."""
     return str(dtype).removeprefix("torch.")
@@ -203,7 +201,9 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
         raise InputError(f"unknown device {device!r}; expected 'cpu', 'cuda', 'cuda:N', 'mps' or 'auto'") from None
     if dev.type == "cuda":
         if not torch.cuda.is_available():
-            raise DeviceError(f"device {device!r} requested but CUDA is not available (this torch build or machine has no GPU)")
+            raise DeviceError(
+                f"device {device!r} requested but CUDA is not available (this torch build or machine has no GPU)"
+            )
         if dev.index is not None and dev.index >= torch.cuda.device_count():
             raise DeviceError(f"device {device!r} requested but only {torch.cuda.device_count()} CUDA device(s) exist")
     elif dev.type == "mps" and not torch.backends.mps.is_available():

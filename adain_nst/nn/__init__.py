@@ -1,8 +1,9 @@
-"""The networks: one architecture description (:mod:`.plan`) and the modules built from it."""
+"""The networks built from the one architecture description (:mod:`adain_nst.architecture`): modules,
+their nn.Sequential reference form, and the feature transforms."""
 
 from .decoder import Decoder
 from .encoder import VGGEncoder
-from .plan import LEVELS, DecoderConfig, EncoderConfig, layer_names
+from ..architecture import LEVELS, DecoderConfig, EncoderConfig, layer_names
 from .transforms import AdaIN, adain_target, adaptive_instance_norm, calc_mean_std
 
 __all__ = [

@@ -7,7 +7,7 @@ from torch import Tensor, nn
 
 from ..pretrained import formats
 from ._load import load_strict
-from .plan import DecoderConfig, decoder_ops
+from ..architecture import DecoderConfig, decoder_ops
 
 
 class Decoder(nn.Module):

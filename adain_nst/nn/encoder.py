@@ -1,4 +1,4 @@
-"""VGG encoders with named layers (``conv1_1 ... relu5_4``), built from :mod:`adain_nst.nn.plan`."""
+"""VGG encoders with named layers (``conv1_1 ... relu5_4``), built from :mod:`adain_nst.architecture`."""
 
 from __future__ import annotations
 
@@ -14,7 +14,7 @@ from .._checks import check_layers
 from ..pretrained import formats, hub
 from ..pretrained.folder import read_encoder_file
 from ._load import load_strict
-from .plan import EncoderConfig, encoder_ops, input_affine
+from ..architecture import EncoderConfig, encoder_ops, input_affine
 
 
 class VGGEncoder(nn.Module):
@@ -65,7 +65,7 @@ class VGGEncoder(nn.Module):
 
         Args:
             image: ``(B, 3, H, W)`` float RGB in [0, 1].
-            layers: names such as ``"relu4_1"``; see :func:`adain_nst.nn.plan.layer_names`.
+            layers: names such as ``"relu4_1"``; see :func:`adain_nst.architecture.layer_names`.
 
         Returns:
             dict from each requested name to its ``(B, C, H', W')`` feature map.
@@ -130,7 +130,7 @@ class VGGEncoder(nn.Module):
         """Encoder of a registered model, Hub repo or local folder; fetches only the encoder.
 
         ``hub_kwargs``: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``,
-        ``token`` (see :func:`adain_nst.pretrained.hub.fetch`).
+        ``token`` (see :class:`adain_nst.pretrained.hub.HubOptions`).
         """
         paths, config = hub.fetch_model_files(name_or_path, ("encoder",), **hub_kwargs)
         sd = read_encoder_file(paths["encoder"], config.encoder)

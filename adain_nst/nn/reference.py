@@ -14,7 +14,7 @@ from torch import Tensor, nn
 
 from .decoder import Decoder
 from .encoder import VGGEncoder
-from .plan import Op
+from ..architecture import Op
 from .transforms import adain_target
 
 

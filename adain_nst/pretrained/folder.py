@@ -25,7 +25,7 @@ from torch import Tensor
 from .._io import atomic_write_bytes
 from .._version import __version__
 from ..errors import ConfigError
-from ..nn.plan import DecoderConfig, EncoderConfig
+from ..architecture import DecoderConfig, EncoderConfig
 from .formats import StateDict, read_file
 
 FORMAT_VERSION = 2
@@ -76,6 +76,8 @@ class ModelConfig:
         unknown = set(d) - _CONFIG_KEYS
         if unknown:
             raise ConfigError(f"{where}: unknown keys {sorted(unknown)}")
+        if version >= 2 and isinstance(d.get("decoder"), dict) and "level" not in d["decoder"]:
+            raise ConfigError(f"{where}: format_version {version} needs the decoder's 'level' (e.g. \"relu4_1\")")
         try:
             encoder = EncoderConfig.from_dict(d["encoder"])
             decoder = DecoderConfig.from_dict(d["decoder"])
@@ -85,7 +87,9 @@ class ModelConfig:
         except (KeyError, TypeError, ValueError) as exc:
             raise ConfigError(f"{where}: malformed encoder/decoder entry ({exc!r})") from None
         if not encoder.reaches(decoder.level):
-            raise ConfigError(f"{where}: the encoder stops at {encoder.last_layer}, before the decoder's {decoder.level}")
+            raise ConfigError(
+                f"{where}: the encoder stops at {encoder.last_layer}, before the decoder's {decoder.level}"
+            )
         return cls(encoder=encoder, decoder=decoder, eps=eps, format_version=version)
 
 
@@ -160,15 +164,23 @@ def read_encoder_file(path: str | os.PathLike[str], config: EncoderConfig) -> St
 def read_decoder_file(path: str | os.PathLike[str], config: DecoderConfig) -> StateDict:
     """The state dict of a folder's ``decoder.safetensors``, its metadata checked against ``config``."""
     sd, meta = _read_part(path)
-    keys = ["kind", "final_relu"] + (["level"] if "level" in meta else [])  # format 1 files lack "level"
+    keys = ["kind", "final_relu"] + ([] if meta["format_version"] == "1" else ["level"])  # format 1: relu4_1
     _check_meta(meta, decoder_metadata(config), Path(path), keys)
     return sd
 
 
 def _read_part(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, str]]:
     sd, meta = read_file(path)
-    if "format_version" not in meta:
-        raise ConfigError(f"{path}: safetensors metadata lacks 'format_version'; re-save the model with save_pretrained")
+    version = meta.get("format_version")
+    if version is None:
+        raise ConfigError(
+            f"{path}: safetensors metadata lacks 'format_version'; re-save the model with save_pretrained"
+        )
+    if not version.isdigit() or not 1 <= int(version) <= FORMAT_VERSION:
+        raise ConfigError(
+            f"{path}: format_version {version!r} is not supported by this adain_nst (it reads 1..{FORMAT_VERSION}); "
+            "upgrade adain-nst to load this model"
+        )
     return sd, meta
 
 

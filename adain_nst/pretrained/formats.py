@@ -25,7 +25,7 @@ import torch
 from torch import Tensor
 
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
-from ..nn.plan import (
+from ..architecture import (
     LEVELS,
     DecoderConfig,
     EncoderConfig,
@@ -74,15 +74,18 @@ def read_file(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, str]]:
         cfg = obj["decoder_config"]  # an `adain-nst train` checkpoint
         meta = {"kind": "decoder", "final_relu": str(bool(cfg.get("final_relu"))).lower()}
         obj = {f"convs.{k}" if not k.startswith("convs.") else k: v for k, v in obj["decoder"].items()}
-    return as_state_dict(obj), meta
+    return as_state_dict(obj, where=f"checkpoint {p}"), meta
 
 
-def as_state_dict(obj: Any) -> StateDict:
-    """``obj`` (or its ``"model"`` entry) as a dict of float32 CPU tensors; :class:`ConfigError` otherwise."""
+def as_state_dict(obj: Any, where: str = "checkpoint") -> StateDict:
+    """``obj`` (or its ``"model"`` entry) as a dict of float32 CPU tensors.
+
+    Raises :class:`ConfigError` naming ``where`` (e.g. ``"checkpoint path/to/file.pth"``) otherwise.
+    """
     if isinstance(obj, dict) and isinstance(obj.get("model"), dict):
         obj = obj["model"]
     if not isinstance(obj, dict) or not obj or not all(isinstance(v, Tensor) for v in obj.values()):
-        raise ConfigError("checkpoint is not a state dict of tensors")
+        raise ConfigError(f"{where} is not a state dict of tensors (nor a {{'model': state_dict}} wrapper)")
     return {k: (v.float() if v.is_floating_point() else v) for k, v in obj.items()}
 
 
@@ -107,7 +110,14 @@ def detect_layout(sd: StateDict) -> str:
 
 
 def _check_layout(sd: StateDict, layout: str | None, what: str) -> str:
-    found = detect_layout(sd)
+    if layout is not None and layout not in LAYOUTS:
+        raise ConfigError(f"unknown checkpoint layout {layout!r}; expected one of {LAYOUTS}")
+    try:
+        found = detect_layout(sd)
+    except ConfigError as exc:
+        raise ConfigError(f"{what}: {exc}") from None
+    if layout == "torchvision" and found == "reference":
+        return "torchvision"  # a bare ``vgg.features`` state dict: index keys, as pytorch-AdaIN's
     # Our own files are accepted wherever a specific layout is asked for: they say what they hold.
     if layout is not None and found not in (layout, "adain_nst"):
         raise ConfigError(f"{what}: expected the {layout} layout, but the keys are in the {found} layout")
@@ -129,6 +139,12 @@ def reference_decoder_keys(level: str = "relu4_1") -> dict[int, str]:
     """Module index in pytorch-AdaIN's ``decoder`` nn.Sequential -> our conv name."""
     k = block_of(level)
     return _inverse(sequential_indices(decoder_ops(DecoderConfig(widths=(1,) * k, level=level))))
+
+
+def _reference_decoder_level(sd: StateDict) -> str:
+    """The level whose pytorch-AdaIN decoder has exactly the module indices of ``sd`` (relu4_1 if none)."""
+    indices = {int(m.group(1)) for k in sd if (m := re.fullmatch(r"(\d+)\.(?:weight|bias)", k))}
+    return next((lvl for lvl in LEVELS if set(reference_decoder_keys(lvl)) == indices), "relu4_1")
 
 
 def torchvision_encoder_keys(arch: str) -> dict[int, str]:
@@ -258,7 +274,8 @@ def read_decoder(checkpoint: CheckpointLike, *, layout: str | None = None) -> tu
     if meta.get("kind", "decoder") != "decoder":
         raise ConfigError(f"{what} holds an {meta['kind']}, not a decoder")
     if found == "reference":
-        convs = _map_index_keys(sd, reference_decoder_keys(), r"(\d+)\.(weight|bias)", what)
+        level = _reference_decoder_level(sd)
+        convs = _map_index_keys(sd, reference_decoder_keys(level), r"(\d+)\.(weight|bias)", what)
         final_relu = False
     elif found in ("cd16x", "adain_nst"):
         convs = {}

@@ -4,7 +4,7 @@ A model folder (local, or a Hub repository at one commit) has the layout of
 :mod:`adain_nst.pretrained.folder`. This is the only module that imports :mod:`huggingface_hub`,
 and it builds no module: callers read the paths it returns. Downloads land in the Hub's own
 cache (``HF_HUB_CACHE`` / ``cache_dir``); every file of a registered model is then checked
-against the sha256 in :mod:`adain_nst.registry`, since huggingface_hub checks sizes only.
+against the sha256 in :mod:`adain_nst.pretrained.registry`, since huggingface_hub checks sizes only.
 """
 
 from __future__ import annotations

@@ -15,7 +15,7 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ..nn.plan import DecoderConfig, EncoderConfig
+from ..architecture import DecoderConfig, EncoderConfig
 from .folder import MODEL_FILES
 
 HUB_ORG = "adain-nst"
@@ -64,7 +64,8 @@ class ModelSpec:
         content_size: recommended shorter side of the content image, px.
         style_size: recommended shorter side of the style image(s), px.
         description: one line for tables.
-        sources: the third-party files converted, with their digests where known.
+        sources: the files converted, with their digests where known: the encoder's
+            source first, then the decoder's (the conversion scripts check them in this order).
         converted_with: the adain_nst version written into ``config.json`` by the
             conversion (pass it as ``--library-version`` to reproduce the files bit for bit).
         eps: AdaIN variance epsilon.
@@ -156,21 +157,25 @@ _CD16X_E4 = SourceFile(
     "d2f059cbcd6669556a43aadef58d20c8b280462c18b60a9e7424a14dd271cd6b",
     1_235_183,
 )
-_CD16X_ENCODER = FileRecord(
-    "encoder.safetensors", "fb6925a83aacbdb0d02c22dde2b598296d32be0803cf4c77f59639fd47595837", 881_032
-)
 
-# cd16x-adain: our trained decoder (weights/cd16x-adain/decoder.safetensors, step 475).
-# After retraining, regenerate with
+# Records of model folder format 2 (converted with adain_nst 0.1.0, the records' converted_with).
+# cd16x-adain's decoder is ours (weights/cd16x-adain/decoder.safetensors, step 475). After
+# retraining, or when the folder format changes, regenerate with
 #   python weights/convert_cd16x.py --name cd16x-adain --out /tmp/cd16x-adain \
 #       --encoder ../shared/weights/cd16x/e4.pth --decoder weights/cd16x-adain/decoder.safetensors
-# and paste the records it prints for config.json and decoder.safetensors here.
-# Both cd16x models share the encoder file and the decoder architecture (final ReLU, as d4).
+#   python weights/convert_cd16x.py --name cd16x-recon --out /tmp/cd16x-recon \
+#       --encoder ../shared/weights/cd16x/e4.pth --decoder ../shared/weights/cd16x/d4.pth
+# and paste the records they print here.
+# Both cd16x models share the encoder file and the decoder architecture (final ReLU, as d4),
+# so their config.json and encoder.safetensors are the same bytes.
 _CD16X_ENCODER_CONFIG = EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu4_1")
-_CD16X_DECODER_CONFIG = DecoderConfig(widths=(16, 32, 64, 128), final_relu=True)
-CD16X_ADAIN_CONFIG = FileRecord("config.json", "1912d331a570bbe9c2603a3820e797521fe8fc4b12df473d8ebd1c60ce1e5feb", 489)
+_CD16X_DECODER_CONFIG = DecoderConfig(widths=(16, 32, 64, 128), final_relu=True, level="relu4_1")
+_CD16X_CONFIG = FileRecord("config.json", "56f3eecde252a18149aa84f32dad94d0cdaee248581920510db92c8142d66380", 513)
+_CD16X_ENCODER = FileRecord(
+    "encoder.safetensors", "1a26e52222118891b5c6500c59179b0b6f6a7ae058390cbf330a7bed56f8965b", 881_032
+)
 CD16X_ADAIN_DECODER = FileRecord(
-    "decoder.safetensors", "45efb53e0e31974b8d0db608f6fa1a1f1ce1084384b116d1bc1c48173d2d1aa5", 880_300
+    "decoder.safetensors", "7280b5f1b4df099d3fa983c0b9662167b9a5894719ed929c9609cbd6e7720b2d", 880_316
 )
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -182,14 +187,14 @@ REGISTRY: dict[str, ModelSpec] = {
             revision=None,
             # Digests of our converted files are unknown until someone converts the real
             # release files (they cannot be downloaded where this was written); the sizes
-            # follow from the architecture alone and are checked by tests/test_registry.py.
+            # follow from the architecture alone and are checked by tests/pretrained/test_registry.py.
             files=(
-                FileRecord("config.json", None, 494),
+                FileRecord("config.json", None, 518),
                 FileRecord("encoder.safetensors", None, 51_782_488),
-                FileRecord("decoder.safetensors", None, 14_022_564),
+                FileRecord("decoder.safetensors", None, 14_022_580),
             ),
             encoder=EncoderConfig(widths=(64, 128, 256, 512, 512), last_layer="relu5_1"),
-            decoder=DecoderConfig(widths=(64, 128, 256, 512), final_relu=False),
+            decoder=DecoderConfig(widths=(64, 128, 256, 512), final_relu=False, level="relu4_1"),
             license="MIT AND CC-BY-4.0",
             citation=_ADAIN_CITATION + "\n\n" + _VGG_CITATION,
             source_url="https://github.com/naoto0804/pytorch-AdaIN/releases/tag/v0.0.0",
@@ -212,10 +217,10 @@ REGISTRY: dict[str, ModelSpec] = {
             repo_id=f"{HUB_ORG}/cd16x-recon",
             revision=None,
             files=(
-                FileRecord("config.json", "1912d331a570bbe9c2603a3820e797521fe8fc4b12df473d8ebd1c60ce1e5feb", 489),
+                _CD16X_CONFIG,
                 _CD16X_ENCODER,
                 FileRecord(
-                    "decoder.safetensors", "946aa1d92990bad2fd7eb5bdd0a4cf9e9a41e11e871273d9d11631940b6e5494", 880_300
+                    "decoder.safetensors", "2a73aa647c055056fbb3c0c3af9aba1200603581e411900b04d2ec46984d2634", 880_316
                 ),
             ),
             encoder=_CD16X_ENCODER_CONFIG,
@@ -241,7 +246,7 @@ REGISTRY: dict[str, ModelSpec] = {
             name="cd16x-adain",
             repo_id=f"{HUB_ORG}/cd16x-adain",
             revision=None,
-            files=(CD16X_ADAIN_CONFIG, _CD16X_ENCODER, CD16X_ADAIN_DECODER),
+            files=(_CD16X_CONFIG, _CD16X_ENCODER, CD16X_ADAIN_DECODER),
             encoder=_CD16X_ENCODER_CONFIG,
             # final_relu follows the trained decoder; the conversion reads it from the file.
             decoder=_CD16X_DECODER_CONFIG,
@@ -365,8 +370,9 @@ def markdown_table() -> str:
     ]
     for name in list_models():
         spec = REGISTRY[name]
-        enc = f"VGG-19 {spec.encoder.variant} {'/'.join(map(str, spec.encoder.widths))} to {spec.encoder.last_layer}"
-        dec = f"{'/'.join(map(str, spec.decoder.widths))}{', final ReLU' if spec.decoder.final_relu else ''}"
+        e, d = spec.encoder, spec.decoder
+        enc = f"VGG-{e.arch[3:]} {e.variant} {'/'.join(map(str, e.widths))} to {e.last_layer}"
+        dec = f"from {d.level}, {'/'.join(map(str, d.widths))}{', final ReLU' if d.final_relu else ''}"
         default = " (default)" if name == DEFAULT_MODEL else ""
         rows.append(
             f"| `{name}`{default} | {enc} | {dec} | {spec.num_params:,} | {_size_mb(spec)} | {spec.license} "

@@ -1,0 +1,70 @@
+"""The ``adain-nst`` command: the root parser, the table of commands and the exit statuses.
+
+Each command is a module with ``add_parser(subparsers) -> ArgumentParser`` and
+``run(args) -> int``. Exit statuses (``../shared/docs/conventions.md``): 0 all done; 2 a user
+error, nothing done (one ``error: ...`` line on stderr, no traceback; argparse's own usage
+errors are 2 too); 3 a folder job ran but some inputs failed; 130 interrupted.
+"""
+
+from __future__ import annotations
+
+import argparse
+import sys
+from collections.abc import Callable, Sequence
+from typing import Any, NamedTuple
+
+from .._version import __version__
+from . import bench, download, gatys, models, stylize, train
+from ._options import EXIT_INTERRUPTED, EXIT_USER_ERROR, USER_ERRORS, add_threads_option, one_line, set_threads
+
+
+class Command(NamedTuple):
+    """How a command declares its options and how it runs (returns the exit status)."""
+
+    add_parser: Callable[[Any], argparse.ArgumentParser]
+    run: Callable[[argparse.Namespace], int]
+
+
+COMMANDS: dict[str, Command] = {
+    "stylize": Command(stylize.add_parser, stylize.run),
+    "gatys": Command(gatys.add_parser, gatys.run),
+    "train": Command(train.add_parser, train.run),
+    "models": Command(models.add_parser, models.run),
+    "download": Command(download.add_parser, download.run),
+    "bench": Command(bench.add_parser, bench.run),
+}
+
+
+def build_parser() -> argparse.ArgumentParser:
+    """The root parser with every command of :data:`COMMANDS` as a subcommand."""
+    parser = argparse.ArgumentParser(prog="adain-nst", description="Arbitrary style transfer (AdaIN) and Gatys.")
+    parser.add_argument("--version", action="version", version=f"adain-nst {__version__}")
+    # Its own dest: a subcommand's defaults would overwrite a shared one (argparse copies them over).
+    add_threads_option(parser, dest="root_threads")
+    sub = parser.add_subparsers(dest="command", required=True, metavar="COMMAND")
+    for command in COMMANDS.values():
+        add_threads_option(command.add_parser(sub))
+    return parser
+
+
+def main(argv: Sequence[str] | None = None) -> int:
+    """Entry point of the ``adain-nst`` console script; returns the exit status.
+
+    Usage errors exit through argparse (``SystemExit(2)``); ``--help``/``--version`` with 0.
+    """
+    args = build_parser().parse_args(argv)
+    if getattr(args, "threads", None) is None:
+        args.threads = args.root_threads  # the command's --threads wins over the root's
+    try:
+        set_threads(args.threads)
+        return COMMANDS[args.command].run(args)
+    except USER_ERRORS as exc:
+        # Users see what went wrong and where, not a stack trace from deep inside torch.
+        print(f"error: {one_line(exc)}", file=sys.stderr)
+        return EXIT_USER_ERROR
+    except KeyboardInterrupt:
+        print("interrupted", file=sys.stderr)
+        return EXIT_INTERRUPTED
+
+
+__all__ = ["COMMANDS", "Command", "build_parser", "main"]

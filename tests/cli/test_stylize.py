@@ -1,0 +1,149 @@
+"""The ``adain-nst stylize`` command: single pairs, directories, JSON summary, errors, exit statuses."""
+
+from __future__ import annotations
+
+import json
+from collections.abc import Callable
+from pathlib import Path
+
+import numpy as np
+import pytest
+from PIL import Image
+
+from adain_nst import AdaINModel
+from adain_nst.cli import main
+
+
+@pytest.fixture()
+def files(tmp_path: Path, tiny_model: Callable[..., AdaINModel]) -> dict[str, Path]:
+    folder = tmp_path / "model"
+    tiny_model().save_pretrained(folder)
+    rng = np.random.default_rng(0)
+    (tmp_path / "contents").mkdir()
+    (tmp_path / "styles").mkdir()
+    for i, size in enumerate([(40, 30), (33, 47)]):
+        Image.fromarray(rng.integers(0, 256, (*size, 3), dtype=np.uint8)).save(tmp_path / "contents" / f"c{i}.png")
+    for i in range(3):
+        Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(tmp_path / "styles" / f"s{i}.jpg")
+    return {
+        "enc": folder / "encoder.safetensors",
+        "dec": folder / "decoder.safetensors",
+        "model": folder,
+        "root": tmp_path,
+    }
+
+
+def _model_args(files: dict[str, Path]) -> list[str]:
+    return ["--encoder", str(files["enc"]), "--decoder", str(files["dec"])]
+
+
+def test_single_pair_writes_the_content_size(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "o" / "result.jpg"
+    content = files["root"] / "contents" / "c1.png"
+    style = files["root"] / "styles" / "s0.jpg"
+    assert main(["stylize", str(content), str(style), "-o", str(out), "--alpha", "0.5", *_model_args(files)]) == 0
+    assert Image.open(out).size == (47, 33)
+    assert "wrote" in capsys.readouterr().out
+
+
+def test_model_folder_and_output_directory(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "outdir"
+    out.mkdir()
+    args = ["stylize", str(files["root"] / "contents" / "c0.png"), str(files["root"] / "styles" / "s0.jpg")]
+    assert main([*args, "-o", str(out), "--model", str(files["model"]), "--ext", "jpg"]) == 0
+    assert capsys.readouterr().out.strip() == f"wrote {out / 'c0_stylized.jpg'}"
+    assert Image.open(out / "c0_stylized.jpg").size == (30, 40)
+
+
+def test_interpolation_and_json_summary(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    styles = [str(files["root"] / "styles" / f"s{i}.jpg") for i in range(2)]
+    out = files["root"] / "mix.png"
+    args = ["stylize", str(files["root"] / "contents" / "c0.png"), *styles, "-o", str(out)]
+    assert (
+        main([*args, "--style-weights", "0.3,0.7", "--json", "--preserve-color", "luminance", *_model_args(files)]) == 0
+    )
+    summary = json.loads(capsys.readouterr().out)
+    assert summary["count"] == 1 and summary["outputs"][0]["styles"] == styles
+    assert summary["outputs"][0]["size"] == [30, 40]
+    assert summary["dtype"] == "float32" and summary["device"] == "cpu" and summary["failed"] == []
+
+
+def test_directories_give_every_pair(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "grid"
+    args = ["stylize", str(files["root"] / "contents"), str(files["root"] / "styles"), "-o", str(out), "--json"]
+    assert main([*args, *_model_args(files)]) == 0
+    assert json.loads(capsys.readouterr().out)["count"] == 6
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"c{c}_s{s}.png" for c in range(2) for s in range(3))
+
+
+def test_folder_job_with_a_bad_input_writes_the_rest_and_exits_3(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    styles = files["root"] / "styles"
+    data = (styles / "s1.jpg").read_bytes()
+    (styles / "s1.jpg").write_bytes(data[: len(data) // 3])  # truncated
+    out = files["root"] / "grid"
+    args = ["stylize", str(files["root"] / "contents"), str(styles), "-o", str(out), "--json", *_model_args(files)]
+    assert main(args) == 3
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    assert summary["count"] == 4
+    assert sorted(Path(f["output"]).name for f in summary["failed"]) == ["c0_s1.png", "c1_s1.png"]
+    assert all("truncated" in f["error"] for f in summary["failed"])
+    assert sorted(p.name for p in out.iterdir()) == sorted(f"c{c}_s{s}.png" for c in range(2) for s in (0, 2))
+    lines = captured.err.strip().splitlines()
+    assert len(lines) == 2 and all(str(styles / "s1.jpg") in line for line in lines)
+    assert "Traceback" not in captured.err
+
+    assert main(args[:-5] + _model_args(files)) == 3  # without --json: one summary line on stdout
+    assert capsys.readouterr().out.strip() == f"wrote 4 images to {out}; 2 of 6 failed"
+
+
+@pytest.mark.parametrize(
+    ("extra", "message"),
+    [
+        (["--alpha", "1.5"], "alpha must be in [0, 1]"),
+        (["--style-weights", "1,2"], "style_weights has 2 entries but 1 style"),
+        (["--dtype", "float16"], "float16"),
+        (["--content-size", "0"], "--content-size must be >= 1"),
+    ],
+)
+def test_bad_options_exit_2_with_one_line(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], extra: list[str], message: str
+) -> None:
+    out = files["root"] / "bad.png"
+    args = ["stylize", str(files["root"] / "contents" / "c0.png"), str(files["root"] / "styles" / "s0.jpg")]
+    assert main([*args, "-o", str(out), *extra, *_model_args(files)]) == 2
+    err = capsys.readouterr().err
+    assert message in err and "Traceback" not in err and len(err.strip().splitlines()) == 1
+    assert not out.exists()
+
+
+def test_unknown_output_format_is_refused_before_any_work(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    content, styles = files["root"] / "contents" / "c0.png", files["root"] / "styles"
+    assert main(["stylize", str(content), str(styles / "s0.jpg"), "-o", str(files["root"] / "x.xyz")]) == 2
+    assert "unknown image format" in capsys.readouterr().err
+    out = files["root"] / "grid"
+    assert main(["stylize", str(content), str(styles), "-o", str(out), "--ext", "xyz", *_model_args(files)]) == 2
+    assert "--ext" in capsys.readouterr().err and not out.exists()
+
+
+def test_missing_and_truncated_inputs(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    out = files["root"] / "x.png"
+    style = str(files["root"] / "styles" / "s0.jpg")
+    assert main(["stylize", str(files["root"] / "nope.jpg"), style, "-o", str(out), *_model_args(files)]) == 2
+    assert "not found" in capsys.readouterr().err
+    data = (files["root"] / "styles" / "s1.jpg").read_bytes()
+    cut = files["root"] / "cut.jpg"
+    cut.write_bytes(data[: len(data) // 3])
+    assert main(["stylize", str(cut), style, "-o", str(out), *_model_args(files)]) == 2
+    assert "truncated" in capsys.readouterr().err
+    assert not out.exists() and not list(files["root"].glob(".x.png*"))
+
+
+def test_encoder_without_decoder_is_rejected(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    args = ["stylize", "a.jpg", "b.jpg", "-o", "o.png", "--encoder", str(files["enc"])]
+    assert main(args) == 2
+    assert "--encoder and --decoder" in capsys.readouterr().err

@@ -1,0 +1,95 @@
+"""Each engine kernel computes the plain conv it replaces (float32), alone and inside the engine."""
+
+from __future__ import annotations
+
+from collections.abc import Callable
+
+import pytest
+import torch
+import torch.nn.functional as F
+
+from adain_nst import AdaINModel
+from adain_nst.engine import Engine, InferenceOptions, kernels
+
+FP32 = InferenceOptions(dtype=torch.float32)
+
+
+def _close(got: torch.Tensor, expected: torch.Tensor) -> None:
+    assert got.dtype == expected.dtype == torch.float32
+    torch.testing.assert_close(got, expected, atol=1e-5 * float(expected.abs().max()), rtol=1e-4)
+
+
+def _conv_ref(x: torch.Tensor, w: torch.Tensor, b: torch.Tensor, padding: str, relu: bool) -> torch.Tensor:
+    """The reference: pad by one (reflect or zeros), 3x3 conv, optional ReLU."""
+    xp = F.pad(x, (1, 1, 1, 1), mode="reflect") if padding == "reflect" else F.pad(x, (1, 1, 1, 1))
+    y = F.conv2d(xp, w, b)
+    return F.relu(y) if relu else y
+
+
+@pytest.mark.parametrize("padding", ["reflect", "zeros"])
+@pytest.mark.parametrize("relu", [False, True])
+def test_winograd_conv_equals_the_padded_conv(padding: str, relu: bool) -> None:
+    x = torch.randn(2, 8, 10, 14, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
+    w, b = torch.randn(6, 8, 3, 3, dtype=torch.float32), torch.randn(6, dtype=torch.float32)
+    got = kernels.conv_winograd(x, kernels.winograd_weight(w), b, relu, padding)
+    _close(got, _conv_ref(x, w, b, padding, relu))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_subpixel_conv_equals_upsample_then_reflect_conv(channels_last: bool) -> None:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 8, 5, 7, dtype=torch.float32).contiguous(memory_format=fmt)
+    w, b = torch.randn(6, 8, 3, 3, dtype=torch.float32), torch.randn(6, dtype=torch.float32)
+    mkldnn = kernels.mkldnn_usable(x.device, torch.float32)
+    got = kernels.conv_subpixel(x, kernels.subpixel_weight(w), b.repeat(4), True, mkldnn, fmt)
+    up = F.interpolate(x, scale_factor=2.0, mode="nearest")
+    _close(got, _conv_ref(up, w, b, "reflect", True))
+
+
+@pytest.mark.parametrize("channels_last", [False, True])
+def test_tap_conv_equals_the_reflect_conv(channels_last: bool) -> None:
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    x = torch.randn(2, 16, 9, 11, dtype=torch.float32).contiguous(memory_format=fmt)
+    w, b = torch.randn(3, 16, 3, 3, dtype=torch.float32), torch.randn(3, dtype=torch.float32)
+    got = kernels.conv_taps(x, kernels.tap_weight(w), b, False, channels_last)
+    _close(got, _conv_ref(x, w, b, "reflect", False))
+
+
+@pytest.mark.parametrize("mkldnn", [False, True])
+def test_fused_conv_relu_equals_conv_then_relu(mkldnn: bool) -> None:
+    if mkldnn and not kernels.mkldnn_usable(torch.device("cpu"), torch.float32):
+        pytest.skip("oneDNN's fused conv is not available in this torch build")
+    x = torch.randn(1, 8, 12, 12, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
+    w = torch.randn(4, 8, 3, 3, dtype=torch.float32).contiguous(memory_format=torch.channels_last)
+    b = torch.randn(4, dtype=torch.float32)
+    _close(kernels.conv(x, w, b, 1, True, mkldnn), F.relu(F.conv2d(x, w, b, padding=1)))
+
+
+def test_winograd_layers_inside_the_engine_equal_the_direct_conv(
+    tiny_model: Callable[..., AdaINModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny_model()
+    monkeypatch.setattr(kernels, "WINOGRAD_MIN_CHANNELS", 8)  # so the tiny model's wide layers use it
+    engine = Engine(model.encoder, model.decoder, FP32, model.eps)
+    assert sum(getattr(step, "winograd", None) is not None for step in engine.decoder_steps) >= 3
+    for shape in [(2, 3, 48, 64), (1, 3, 40, 40)]:  # relu4_1 at 6x8 (even) and 5x5 (odd: direct conv)
+        content, style = torch.rand(*shape), torch.rand(1, 3, 44, 36)
+        with torch.no_grad():
+            expected = model(content, style)
+            got = engine.stylize(content, [engine.encode(style)], [1.0], 1.0)
+        _close(got, expected)
+
+
+def test_cpu_batches_run_in_chunks_with_the_same_result(
+    tiny_model: Callable[..., AdaINModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    model = tiny_model()
+    contents = torch.rand(5, 3, 48, 40)
+    styles = torch.rand(5, 3, 32, 32)  # one style per content: chunks must pair them up
+    with torch.inference_mode():
+        feats = model.encode_style(styles, fast=True, dtype=torch.float32)
+        whole = model.stylize(contents, style_feats=feats, dtype=torch.float32)
+        first_width = model.encoder.channels["relu1_1"]
+        monkeypatch.setattr(kernels, "CPU_CHUNK_BYTES", 2 * 48 * 40 * first_width * 4)  # chunks of 2, 2, 1
+        chunked = model.stylize(contents, style_feats=feats, dtype=torch.float32)
+    torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)

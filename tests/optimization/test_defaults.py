@@ -1,0 +1,26 @@
+"""Per-encoder-family defaults of the Gatys loss weights."""
+
+from __future__ import annotations
+
+import pytest
+
+from adain_nst import EncoderConfig, VGGEncoder
+from adain_nst.optimization import DEFAULT_STYLE_LAYERS, DEFAULTS, default_weights, encoder_family
+
+from .helpers import small_encoder
+
+
+def test_encoder_families_and_defaults() -> None:
+    assert encoder_family(VGGEncoder(EncoderConfig(widths=(16, 32, 64, 128, 128), last_layer="relu5_1"))) == "cd16x"
+    assert encoder_family(VGGEncoder(EncoderConfig(last_layer="relu1_1"))) == "vgg19-normalized"
+    assert encoder_family(VGGEncoder(EncoderConfig(last_layer="relu1_1", variant="imagenet"))) == "imagenet"
+    for d in DEFAULTS.values():
+        assert set(d.style_layers) == set(DEFAULT_STYLE_LAYERS)
+        assert sum(d.style_layers.values()) == pytest.approx(1.0)
+        assert d.content_weight > 0 and d.style_weight > 0 and d.tv_weight >= 0
+    assert default_weights(small_encoder()) is DEFAULTS["vgg19-normalized"]
+
+
+def test_caffe_vgg_shares_the_uncalibrated_imagenet_record() -> None:
+    caffe = VGGEncoder(EncoderConfig(last_layer="relu1_1", variant="caffe"))
+    assert encoder_family(caffe) == "imagenet" and default_weights(caffe) is DEFAULTS["imagenet"]
