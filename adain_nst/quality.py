@@ -23,10 +23,10 @@ from typing import Any, NamedTuple
 import torch
 from torch import Tensor
 
+from .architecture import layer_names
 from .errors import InputError
 from .image import ImageLike, to_tensor
 from .nn.encoder import VGGEncoder
-from .architecture import layer_names
 from .nn.transforms import adaptive_instance_norm
 from .pretrained import formats
 from .train.losses import STYLE_LAYERS, adain_content_loss, moment_style_loss

@@ -2,8 +2,8 @@
 
 from __future__ import annotations
 
-from ..model import AdaINModel
 from ..architecture import ConvCost, conv_costs, decoder_ops, encoder_ops, output_size
+from ..model import AdaINModel
 
 
 def stylize_costs(

@@ -24,12 +24,12 @@ from typing import Any
 import torch
 from torch import Tensor
 
+from ..architecture import DecoderConfig, EncoderConfig
 from ..engine import runtime
 from ..errors import DeviceError, InputError, WeightsNotFoundError
 from ..model import AdaINModel
 from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
-from ..architecture import DecoderConfig, EncoderConfig
 from ..nn.reference import ReferenceAdaIN
 from ..pipeline import pad_to_multiple
 from .cases import BenchConfig, Case, default_cases

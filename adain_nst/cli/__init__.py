@@ -3,6 +3,6 @@
 ``adain-nst`` (console script ``adain_nst.cli:main``) and ``python -m adain_nst`` both run :func:`main`.
 """
 
-from .main import build_parser, main
+from .app import build_parser, main
 
 __all__ = ["build_parser", "main"]

@@ -31,10 +31,10 @@ import torch.nn.functional as F
 from torch import Tensor
 
 from .._checks import check_image_batch
+from ..architecture import Op, encoder_ops
 from ..errors import ConfigError, InputError
 from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
-from ..architecture import Op, encoder_ops
 from ..nn.transforms import adain_affine
 from . import kernels
 from .runtime import (

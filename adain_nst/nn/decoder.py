@@ -5,9 +5,9 @@ from __future__ import annotations
 import torch.nn.functional as F
 from torch import Tensor, nn
 
+from ..architecture import DecoderConfig, decoder_ops
 from ..pretrained import formats
 from ._load import load_strict
-from ..architecture import DecoderConfig, decoder_ops
 
 
 class Decoder(nn.Module):

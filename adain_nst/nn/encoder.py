@@ -11,10 +11,10 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_layers
+from ..architecture import EncoderConfig, encoder_ops, input_affine
 from ..pretrained import formats, hub
 from ..pretrained.folder import read_encoder_file
 from ._load import load_strict
-from ..architecture import EncoderConfig, encoder_ops, input_affine
 
 
 class VGGEncoder(nn.Module):

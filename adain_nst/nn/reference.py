@@ -12,9 +12,9 @@ from __future__ import annotations
 import torch
 from torch import Tensor, nn
 
+from ..architecture import Op
 from .decoder import Decoder
 from .encoder import VGGEncoder
-from ..architecture import Op
 from .transforms import adain_target
 
 

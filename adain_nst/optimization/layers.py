@@ -10,9 +10,9 @@ from __future__ import annotations
 import math
 from collections.abc import Mapping, Sequence
 
+from ..architecture import layer_names
 from ..errors import InputError
 from ..nn.encoder import VGGEncoder
-from ..architecture import layer_names
 
 LayerSpec = Sequence[str] | Mapping[str, float]
 

@@ -24,8 +24,8 @@ from torch import Tensor
 
 from .._io import atomic_write_bytes
 from .._version import __version__
-from ..errors import ConfigError
 from ..architecture import DecoderConfig, EncoderConfig
+from ..errors import ConfigError
 from .formats import StateDict, read_file
 
 FORMAT_VERSION = 2

@@ -24,7 +24,6 @@ from typing import Any
 import torch
 from torch import Tensor
 
-from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
 from ..architecture import (
     LEVELS,
     DecoderConfig,
@@ -36,6 +35,7 @@ from ..architecture import (
     layer_names,
     sequential_indices,
 )
+from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
 
 StateDict = dict[str, Tensor]
 CheckpointLike = str | os.PathLike[str] | StateDict

@@ -17,8 +17,8 @@ from collections.abc import Sequence
 import torch.nn.functional as F
 from torch import Tensor
 
-from ..errors import InputError
 from ..architecture import LEVELS, block_of
+from ..errors import InputError
 from ..nn.transforms import calc_mean_std
 
 STYLE_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1")

@@ -33,11 +33,11 @@ from torch import Tensor
 from tqdm.auto import tqdm
 
 from .._io import atomic_write, atomic_write_bytes
+from ..architecture import DecoderConfig
 from ..engine import runtime
 from ..errors import CheckpointError, ConfigError, DeviceError, InputError, WeightsNotFoundError
 from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
-from ..architecture import DecoderConfig
 from ..nn.transforms import adaptive_instance_norm
 from ..pretrained.folder import DECODER_NAME, decoder_metadata, safetensors_bytes
 from .data import CONTENT_STREAM, STYLE_STREAM, ImageFolder, sample_batch

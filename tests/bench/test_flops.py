@@ -7,8 +7,8 @@ from collections.abc import Callable
 import pytest
 
 from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
-from adain_nst.bench import stylize_costs, stylize_flops
 from adain_nst.architecture import conv_costs, decoder_ops, encoder_ops
+from adain_nst.bench import stylize_costs, stylize_flops
 
 
 def conv_flops(cin: int, cout: int, k: int, h: int, w: int) -> int:

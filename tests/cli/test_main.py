@@ -22,7 +22,7 @@ from adain_nst.engine import runtime
 
 COMMANDS = ("stylize", "gatys", "train", "models", "download", "bench")
 # The module, not the function of the same name that adain_nst.cli exports.
-main_module = importlib.import_module("adain_nst.cli.main")
+main_module = importlib.import_module("adain_nst.cli.app")
 
 
 @pytest.fixture()

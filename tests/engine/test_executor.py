@@ -10,9 +10,9 @@ import pytest
 import torch
 
 from adain_nst import AdaINModel, ConfigError, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
+from adain_nst.architecture import LEVELS, block_of
 from adain_nst.engine import Engine, InferenceOptions
 from adain_nst.engine import runtime as rt
-from adain_nst.architecture import LEVELS, block_of
 from adain_nst.pipeline import pad_to_multiple
 from adain_nst.pretrained.registry import REGISTRY
 

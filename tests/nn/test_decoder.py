@@ -8,8 +8,8 @@ import pytest
 import torch
 
 from adain_nst import Decoder, DecoderConfig, VGGEncoder, load_image
-from adain_nst.image import resize_shorter, to_tensor
 from adain_nst.architecture import LEVELS, block_of
+from adain_nst.image import resize_shorter, to_tensor
 
 
 @pytest.mark.parametrize("level", LEVELS)

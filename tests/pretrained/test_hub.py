@@ -14,7 +14,6 @@ from pathlib import Path
 
 import pytest
 import torch
-from fakehub import FakeHub, model_files, serve, spec_for
 
 from adain_nst import AdaINModel, ChecksumError, InputError, VGGEncoder, WeightsNotFoundError
 from adain_nst.pretrained import hub, registry
@@ -27,6 +26,7 @@ from adain_nst.pretrained.folder import (
     ModelConfig,
 )
 from adain_nst.pretrained.registry import ModelSpec
+from pretrained.fakehub import FakeHub, model_files, serve, spec_for
 
 REPO = "adain-nst-test/tiny"
 NAME = "tiny-test"
