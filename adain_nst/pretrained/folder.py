@@ -125,16 +125,28 @@ def decoder_metadata(config: DecoderConfig) -> dict[str, str]:
     }
 
 
-def safetensors_bytes(state_dict: dict[str, Tensor], metadata: dict[str, str]) -> bytes:
-    """Serialise ``state_dict`` as float32 safetensors with a deterministic header.
+def safetensors_bytes(
+    state_dict: dict[str, Tensor],
+    metadata: dict[str, str],
+    *,
+    dtype: torch.dtype = torch.float32,
+    keep_float32: tuple[str, ...] = (),
+) -> bytes:
+    """Serialise ``state_dict`` as safetensors with a deterministic header.
 
+    Floating tensors are stored in ``dtype`` (float32, or float16 for the bundled weights),
+    except keys starting with one of ``keep_float32``; readers cast everything to float32.
     safetensors writes ``__metadata__`` from a hash map whose order changes from process to
     process; re-emitting the header with sorted keys makes the bytes (and the sha256 the
     registry pins) a function of the weights and metadata alone.
     """
     from safetensors.torch import save
 
-    tensors = {k: v.detach().to("cpu", torch.float32).contiguous() for k, v in state_dict.items()}
+    def stored(key: str, value: Tensor) -> Tensor:
+        target = torch.float32 if key.startswith(keep_float32) or not value.is_floating_point() else dtype
+        return value.detach().to("cpu", target).contiguous()
+
+    tensors = {k: stored(k, v) for k, v in state_dict.items()}
     raw = save(tensors, metadata=metadata)
     n = int.from_bytes(raw[:8], "little")
     header = json.loads(raw[8 : 8 + n])
