@@ -4,24 +4,13 @@ from __future__ import annotations
 
 from pathlib import Path
 
-import numpy as np
 import pytest
 import torch
-from PIL import Image
 from safetensors.torch import save_file
+from train.helpers import write_images
 
 from adain_nst import EncoderConfig, VGGEncoder
 from adain_nst.cli import main
-
-
-def _images(folder: Path, n: int, seed: int) -> Path:
-    folder.mkdir(parents=True)
-    rng = np.random.default_rng(seed)
-    for i in range(n):
-        base = rng.integers(0, 256, (6, 8, 3), dtype=np.uint8)  # smooth blobs, not white noise
-        img = Image.fromarray(base).resize((48 + 8 * i, 40), Image.BICUBIC)
-        img.save(folder / f"{i:02d}.png")
-    return folder
 
 
 @pytest.fixture()
@@ -36,8 +25,8 @@ def data(tmp_path: Path) -> dict[str, Path]:
     enc_path = tmp_path / "encoder.safetensors"
     save_file({k: v.contiguous() for k, v in encoder.state_dict().items()}, str(enc_path))
     return {
-        "content": _images(tmp_path / "content", 4, 1),
-        "style": _images(tmp_path / "style", 3, 2),
+        "content": write_images(tmp_path / "content", 4, 1),
+        "style": write_images(tmp_path / "style", 3, 2),
         "encoder": enc_path,
         "root": tmp_path,
     }
