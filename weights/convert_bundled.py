@@ -19,6 +19,7 @@ import shutil
 import sys
 from pathlib import Path
 
+import numpy as np
 import torch
 
 from adain_nst import AdaINModel, Decoder, VGGEncoder, samples
@@ -72,8 +73,8 @@ def storage_psnr(cd16x: Path, our_decoder: Path, out: Path, size: int = 512) -> 
         for content, style in pairs:
             a = full.stylize(str(content), str(style), content_size=size, style_size=size)
             b = half.stylize(str(content), str(style), content_size=size, style_size=size)
-            ta = torch.tensor(list(a.getdata()), dtype=torch.float32) / 255
-            tb = torch.tensor(list(b.getdata()), dtype=torch.float32) / 255
+            ta = torch.from_numpy(np.asarray(a, dtype=np.float32)) / 255
+            tb = torch.from_numpy(np.asarray(b, dtype=np.float32)) / 255
             scores.append(psnr(ta, tb))
         worst[name] = min(scores)
     return worst

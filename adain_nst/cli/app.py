@@ -14,7 +14,7 @@ from collections.abc import Callable, Sequence
 from typing import Any, NamedTuple
 
 from .._version import __version__
-from . import bench, download, gatys, models, stylize, train
+from . import bench, demo, download, gatys, models, stylize, train
 from ._options import EXIT_INTERRUPTED, EXIT_USER_ERROR, USER_ERRORS, add_threads_option, one_line, set_threads
 
 
@@ -27,6 +27,7 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "stylize": Command(stylize.add_parser, stylize.run),
+    "demo": Command(demo.add_parser, demo.run),
     "gatys": Command(gatys.add_parser, gatys.run),
     "train": Command(train.add_parser, train.run),
     "models": Command(models.add_parser, models.run),

@@ -6,7 +6,7 @@ import argparse
 import json
 from typing import Any
 
-from ..pretrained.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, list_models, markdown_table, status
+from ..pretrained.registry import DEFAULT_MODEL, REGISTRY, ModelSpec, list_models, markdown_table, size_bytes, status
 from ._options import EXIT_OK
 
 
@@ -27,6 +27,8 @@ def spec_record(spec: ModelSpec) -> dict[str, Any]:
         "repo_id": spec.repo_id,
         "revision": spec.revision,
         "status": status(spec),
+        "bundled": spec.is_bundled,
+        "size_bytes": size_bytes(spec),
         "num_params": spec.num_params,
         "license": spec.license,
         "encoder": spec.encoder.to_dict(),
@@ -48,8 +50,12 @@ def run(args: argparse.Namespace) -> int:
     width = max(len(s.name) for s in specs) + 2
     for s in specs:
         mark = "*" if s.name == DEFAULT_MODEL else " "
-        print(f"{mark} {s.name:<{width}}{s.num_params:>12,} params  {s.license:<18} {status(s):<29} {s.description}")
-    print("(* default; details and licences: adain-nst models --markdown, docs/weights.md)")
+        size = size_bytes(s)
+        mb = f"{size / 1e6:5.1f} MB" if size is not None else "   ? MB"
+        where = "bundled, offline" if s.is_bundled else f"download ({status(s)})"
+        print(f"{mark} {s.name:<{width}}{s.num_params:>12,} params  {mb}  {where:<42} {s.description}")
+    print("(* default; bundled models ship in the package and never touch the network;")
+    print(" details and licences: adain-nst models --markdown, docs/weights.md)")
     return EXIT_OK
 
 

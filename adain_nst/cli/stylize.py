@@ -121,17 +121,36 @@ def run(args: argparse.Namespace) -> int:
         style_size=args.style_size,
         dtype=dtype,
     )
+    return execute(jobs, model, alpha, options, keep_going=folder_job, as_json=args.json, out_label=str(args.out))
+
+
+def execute(
+    jobs: list[Job],
+    model: Any,
+    alpha: float,
+    options: dict[str, Any],
+    *,
+    keep_going: bool,
+    as_json: bool,
+    out_label: str,
+) -> int:
+    """Write every job's output; returns 0, or 3 when ``keep_going`` and some jobs failed.
+
+    Without ``keep_going`` the first failure is raised (a user error: exit 2). A summary goes to
+    stdout (JSON with ``as_json``), each failure to stderr.
+    """
+    dtype = model.inference_engine(dtype=options.get("dtype")).dtype
     results: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     t0 = time.perf_counter()
-    for job in tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) < 2 or args.json):
+    for job in tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) < 2 or as_json):
         t = time.perf_counter()
         record: dict[str, Any] = {"content": str(job.content), "styles": [str(s) for s in job.styles]}
         try:
             image = model.stylize(str(job.content), record["styles"], alpha, **options)
             save_image(image, job.output)
         except USER_ERRORS as exc:
-            if not folder_job:
+            if not keep_going:
                 raise  # a single pair: a user error, nothing written (exit 2)
             failed.append({**record, "output": str(job.output), "error": one_line(exc)})
             continue
@@ -142,19 +161,19 @@ def run(args: argparse.Namespace) -> int:
         "count": len(results),
         "failed": failed,
         "dtype": dtype_name(dtype),
-        "device": str(device),
+        "device": str(model.device),
         "seconds": round(time.perf_counter() - t0, 3),
     }
     for f in failed:
         print(f"error: {f['content']} with {', '.join(f['styles'])}: {f['error']}", file=sys.stderr)
-    if args.json:
+    if as_json:
         print(json.dumps(summary, indent=2))
     elif len(results) == 1 and not failed:
         print(f"wrote {results[0]['output']}")
     else:
         tail = f"; {len(failed)} of {len(jobs)} failed" if failed else ""
-        print(f"wrote {len(results)} images to {args.out}{tail}")
+        print(f"wrote {len(results)} images to {out_label}{tail}")
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-__all__ = ["DTYPE_CHOICES", "Job", "add_parser", "plan_jobs", "run"]
+__all__ = ["DTYPE_CHOICES", "Job", "add_parser", "execute", "plan_jobs", "run"]

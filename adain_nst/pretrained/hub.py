@@ -9,15 +9,18 @@ against the sha256 in :mod:`adain_nst.pretrained.registry`, since huggingface_hu
 
 from __future__ import annotations
 
+import functools
 import logging
 import os
 import re
+import socket
 from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
+from urllib.parse import urlsplit
 
 from huggingface_hub import constants as hf_constants
-from huggingface_hub import hf_hub_download
+from huggingface_hub import hf_hub_download, try_to_load_from_cache
 from huggingface_hub.errors import (
     EntryNotFoundError,
     GatedRepoError,
@@ -30,8 +33,10 @@ from huggingface_hub.errors import (
 from .._io import sha256_file
 from .._version import __version__
 from ..errors import ChecksumError, InputError, WeightsNotFoundError
+from .bundled import ROOT as BUNDLED_ROOT
+from .bundled import bundled_path
 from .folder import CONFIG_NAME, FILE_OF_PART, MODEL_FILES, ModelConfig, read_config
-from .registry import ALIASES, REGISTRY, ModelSpec, list_models
+from .registry import ALIASES, DEFAULT_MODEL, REGISTRY, ModelSpec, list_models
 
 logger = logging.getLogger(__name__)
 
@@ -71,6 +76,7 @@ class _Source:
     revision: str | None = None
     spec: ModelSpec | None = None  # digests to verify against; None: nothing recorded
     override_missing: Path | None = None  # ADAIN_NST_WEIGHTS_DIR/<name> that was looked for
+    bundled: bool = False  # the package ships the files (spec.bundled_files)
 
 
 def _resolve(name_or_path: Source, revision: str | None) -> _Source:
@@ -112,6 +118,8 @@ def _spec_source(spec: ModelSpec, revision: str | None) -> _Source:
         if folder.is_dir():
             return _Source(label=spec.name, local_dir=folder, spec=spec)
         missing = folder
+    if spec.is_bundled and revision is None:
+        return _Source(label=spec.name, spec=spec, bundled=True)
     if revision is not None and revision != spec.revision:
         logger.warning(
             "%s: revision %s is not the registered one; its files are loaded without sha256 verification",
@@ -136,8 +144,30 @@ def _how_to_get(source: _Source, published: bool = True) -> str:
     if source.spec is not None:
         where = source.override_missing or Path(f"$ADAIN_NST_WEIGHTS_DIR/{name}")
         lines.append(f"  - or put a save_pretrained folder at {where} (set {WEIGHTS_DIR_ENV}; see docs/weights.md);")
-    lines.append("  - or pass the path of a save_pretrained folder instead of a name.")
+    lines.append("  - or pass the path of a save_pretrained folder instead of a name,")
+    lines.append("    or your own files: adain_nst.model_from_files('e4.pth', 'decoder.safetensors');")
+    bundled = [n for n in list_models() if REGISTRY[n].is_bundled]
+    lines.append(
+        f"  - or use a model bundled with the package, which works offline: {', '.join(bundled)} "
+        f"(default: {DEFAULT_MODEL}), e.g. adain_nst.load_model({DEFAULT_MODEL!r})."
+    )
     return "\n".join(lines)
+
+
+@functools.lru_cache(maxsize=8)
+def _reachable(endpoint: str, timeout: float = 3.0) -> bool:
+    """Whether a TCP connection to the Hub endpoint opens (one try, at most ``timeout`` seconds).
+
+    huggingface_hub retries a failed connection five times with back-off (~25 s when there is no
+    network); one quick probe first lets an unreachable Hub fail at once. Remembered per process.
+    """
+    url = urlsplit(endpoint)
+    port = url.port or (443 if url.scheme == "https" else 80)
+    try:
+        with socket.create_connection((url.hostname or "", port), timeout=timeout):
+            return True
+    except OSError:
+        return False
 
 
 # -- fetching files ---------------------------------------------------------------------------
@@ -165,6 +195,15 @@ class HubOptions:
 def _download_one(source: _Source, filename: str, opts: HubOptions) -> Path:
     repo_id = source.repo_id or ""  # _resolve sets it for every source without a local folder
     where = f"{filename} of {source.label} ({repo_id}@{source.revision or 'main'})"
+    offline = opts.local_files_only or hf_constants.HF_HUB_OFFLINE
+    if not offline and not _reachable(hf_constants.ENDPOINT):
+        cached = try_to_load_from_cache(repo_id, filename, cache_dir=opts.cache_dir, revision=source.revision)
+        if isinstance(cached, str) and not opts.force_download:
+            return Path(cached)  # offline, but the cache has it
+        raise WeightsNotFoundError(
+            f"{where} is not in the Hugging Face cache and the Hub ({hf_constants.ENDPOINT}) cannot be reached "
+            "from this machine.\n" + _how_to_get(source)
+        )
     try:
         path = hf_hub_download(
             repo_id,
@@ -267,7 +306,8 @@ def fetch_model_files(
         hub_kwargs: the fields of :class:`HubOptions`.
 
     Returns:
-        ``({"config": path, "encoder": path, ...}, ModelConfig)``.
+        ``({"config": path, "encoder": path, ...}, ModelConfig)``; a bundled model has no
+        ``"config"`` path (its config is the registry record's).
 
     Raises:
         WeightsNotFoundError: missing files, unknown repo/revision, or offline with a cold cache.
@@ -283,6 +323,11 @@ def fetch_model_files(
     if unknown:
         raise InputError(f"unknown model part(s) {unknown}; expected 'encoder' and/or 'decoder'")
     source = _resolve(name_or_path, opts.revision)
+    if source.bundled and source.spec is not None:
+        spec = source.spec
+        records = dict(zip(("encoder", "decoder"), spec.bundled_files, strict=True))
+        config = ModelConfig(encoder=spec.encoder, decoder=spec.decoder, eps=spec.eps)
+        return {part: bundled_path(records[part]) for part in parts}, config
     files = [CONFIG_NAME, *(FILE_OF_PART[p] for p in parts)]
     paths = _fetch(source, files, opts)
     by_part = {part: paths[name] for part, name in FILE_OF_PART.items() if name in paths}
@@ -293,10 +338,11 @@ def download(name: Source, **hub_kwargs: object) -> Path:
     """Fetch and verify every file of a model; returns the folder that holds them.
 
     For the Hub this is the cache's snapshot folder of the resolved commit, which the
-    loaders accept as a local folder too. ``hub_kwargs``: the fields of :class:`HubOptions`.
+    loaders accept as a local folder too; for a bundled model, the package's weights folder
+    (nothing is downloaded). ``hub_kwargs``: the fields of :class:`HubOptions`.
     """
     paths, _ = fetch_model_files(name, ("encoder", "decoder"), **hub_kwargs)
-    return paths["config"].parent
+    return paths["config"].parent if "config" in paths else BUNDLED_ROOT
 
 
 __all__ = ["WEIGHTS_DIR_ENV", "HubOptions", "download", "fetch_model_files"]

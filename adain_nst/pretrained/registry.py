@@ -69,6 +69,8 @@ class ModelSpec:
         converted_with: the adain_nst version written into ``config.json`` by the
             conversion (pass it as ``--library-version`` to reproduce the files bit for bit).
         eps: AdaIN variance epsilon.
+        bundled: keys of :data:`BUNDLED_FILES` for the ``(encoder, decoder)`` the package ships;
+            a bundled model loads from them, never from the network.
     """
 
     name: str
@@ -87,6 +89,19 @@ class ModelSpec:
     sources: tuple[SourceFile, ...] = ()
     converted_with: str = "0.1.0"
     eps: float = 1e-5
+    bundled: tuple[str, str] | None = None
+
+    @property
+    def is_bundled(self) -> bool:
+        """True when the package ships the weights (loading never touches the network)."""
+        return self.bundled is not None
+
+    @property
+    def bundled_files(self) -> tuple[FileRecord, FileRecord]:
+        """The records of the bundled ``(encoder, decoder)`` files (``KeyError`` if not bundled)."""
+        if self.bundled is None:
+            raise KeyError(f"{self.name} is not bundled with the package")
+        return BUNDLED_FILES[self.bundled[0]], BUNDLED_FILES[self.bundled[1]]
 
     @property
     def has_weights(self) -> bool:
@@ -120,6 +135,29 @@ class ModelSpec:
     def card_path(self) -> str:
         """Model card, relative to the repository root (uploaded as the Hub repo's README.md)."""
         return f"weights/cards/{self.name}.md"
+
+
+# -- weights shipped inside the package ------------------------------------------------------------
+BUNDLED_DIR = "_weights"
+"""Folder of the bundled weights, relative to the package (``adain_nst/_weights``)."""
+
+# The cd16x family converted by weights/convert_bundled.py: float16 storage (the 1x1 input conv
+# float32), >= 58.5 dB PSNR of outputs against float32 storage on the sample pairs at 512 px.
+BUNDLED_FILES: dict[str, FileRecord] = {
+    "e1": FileRecord("cd16x/e1.safetensors", "e0a726dcfdc0172227e034f8c873c92c3752342fb0e35b51978bca9649ace83f", 1_848),
+    "e2": FileRecord("cd16x/e2.safetensors", "d3edf2be08e48d6259dbf483e2e79b65e8b4e75de002fdb55c545f82de1b3328", 15_648),
+    "e3": FileRecord("cd16x/e3.safetensors", "e6611f48cc2302ff823810f687cb7389f1a8cfb0bc726189465eb7f314ce6c10", 71_472),
+    "e4": FileRecord("cd16x/e4.safetensors", "7ed257e8a51d5af69e66d796fb2dd00c6e67c8f20c2df9c165769bb1d86c4d8c", 441_432),
+    "e5": FileRecord("cd16x/e5.safetensors", "8f1e80b263108501f919d30614dd22665ac7934437218b581072e07b3f9b2404", 1_622_808),
+    "d1": FileRecord("cd16x/d1.safetensors", "55db74e50c0d403dc6539338a7d81d2c522049de43a70d58a6532273f5a2d57d", 1_590),
+    "d2": FileRecord("cd16x/d2.safetensors", "3d2646b511abeaa4b4333e9bc669b1d196ad84b3a5ada6f0ab5daa0120be0730", 15_366),
+    "d3": FileRecord("cd16x/d3.safetensors", "af40d9a12f29912f9d31e8c0902f573f9169390a042d186bd5ceceb6d631c747", 71_134),
+    "d4": FileRecord("cd16x/d4.safetensors", "91ca2e00cf5c91498fd193e99dc3c9d1099c59e83714aea2030760e754f33d07", 440_966),
+    "d5": FileRecord("cd16x/d5.safetensors", "8a1537e3558be7a4fa647424d681b70df4df663a952240692b49b4ed03c628f1", 1_622_350),
+    "d4-adain": FileRecord(
+        "cd16x/d4-adain.safetensors", "beae84001cd14d07df6abcfef6158c5357e162b3644d1af88a919944a7bf8a2e", 440_966
+    ),
+}
 
 
 # -- records --------------------------------------------------------------------------------
@@ -232,6 +270,7 @@ REGISTRY: dict[str, ModelSpec] = {
             content_size=512,
             style_size=512,
             description="cd16x 16x-compressed VGG-19 to relu4_1 + its reconstruction decoder (weak stylisation)",
+            bundled=("e4", "d4"),
             sources=(
                 _CD16X_E4,
                 SourceFile(
@@ -257,6 +296,7 @@ REGISTRY: dict[str, ModelSpec] = {
             content_size=512,
             style_size=512,
             description="cd16x 16x-compressed VGG-19 to relu4_1 + a decoder trained by adain-nst with the AdaIN loss",
+            bundled=("e4", "d4-adain"),
             sources=(
                 _CD16X_E4,
                 SourceFile(
@@ -288,6 +328,12 @@ class EncoderWeights:
     num_bytes: int
     license: str
     docs: str
+    bundled: bool = False
+
+    @property
+    def file(self) -> FileRecord:
+        """The file as a :class:`FileRecord` (its name relative to the bundled folder when bundled)."""
+        return FileRecord(self.filename, self.sha256, self.num_bytes)
 
 
 # torchvision ImageNet VGG weights. Digests as published by many independent projects that
@@ -320,6 +366,22 @@ ENCODER_WEIGHTS: dict[str, EncoderWeights] = {
             _TV_LICENSE,
             _TV_DOCS,
         ),
+        # The cd16x encoders alone (bundled): e5 reaches relu5_1, the default of Gatys et al. optimisation.
+        *(
+            EncoderWeights(
+                f"cd16x-e{k}",
+                "vgg19",
+                "normalized",
+                f"{_CD16X_REPO}/trained_models/wct_se_16x_new",
+                BUNDLED_FILES[f"e{k}"].name,
+                BUNDLED_FILES[f"e{k}"].sha256 or "",
+                BUNDLED_FILES[f"e{k}"].size or 0,
+                "MIT",
+                _CD16X_REPO,
+                bundled=True,
+            )
+            for k in range(1, 6)
+        ),
     )
 }
 
@@ -347,7 +409,9 @@ def list_models() -> list[str]:
 
 
 def status(spec: ModelSpec) -> str:
-    """One of "published @ <commit>", "converted, not yet published", "digests pending"."""
+    """One of "bundled", "published @ <commit>", "converted, not yet published", "digests pending"."""
+    if spec.is_bundled:
+        return "bundled"
     if spec.is_pinned and spec.has_weights:
         return f"published @ {spec.revision[:7]}"  # type: ignore[index]
     if spec.has_weights:
@@ -355,17 +419,27 @@ def status(spec: ModelSpec) -> str:
     return "digests pending"
 
 
+def size_bytes(spec: ModelSpec) -> int | None:
+    """Bytes of the model's weights: the bundled files for a bundled model, else the Hub files (``None``: unknown)."""
+    sizes = [f.size for f in (spec.bundled_files if spec.is_bundled else spec.files)]
+    return None if any(s is None for s in sizes) else sum(sizes)  # type: ignore[arg-type]
+
+
 def _size_mb(spec: ModelSpec) -> str:
-    sizes = [f.size for f in spec.files]
+    sizes = [size_bytes(spec)]
     if any(s is None for s in sizes):
         return "?"
     return f"{sum(sizes) / 1e6:.1f}"  # type: ignore[arg-type]
 
 
 def markdown_table() -> str:
-    """The registry as a Markdown table (what ``docs/weights.md`` and ``adain-nst models`` show)."""
+    """The registry as a Markdown table (what ``docs/weights.md`` and ``adain-nst models`` show).
+
+    "where" is ``bundled`` (in the package, works offline; the size is the bundled float16
+    files) or the Hub status (a download; the size is the float32 files).
+    """
     rows = [
-        "| name | encoder | decoder | parameters | size (MB) | licence | Hub repository | status | description |",
+        "| name | encoder | decoder | parameters | size (MB) | licence | Hub repository | where | description |",
         "| --- | --- | --- | ---: | ---: | --- | --- | --- | --- |",
     ]
     for name in list_models():
@@ -392,9 +466,12 @@ __all__ = [
     "FileRecord",
     "ModelSpec",
     "SourceFile",
+    "BUNDLED_DIR",
+    "BUNDLED_FILES",
     "encoder_weights_for_file",
     "get_spec",
     "list_models",
     "markdown_table",
+    "size_bytes",
     "status",
 ]
