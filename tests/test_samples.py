@@ -19,7 +19,7 @@ def test_samples_are_listed_found_and_documented() -> None:
         assert path.is_file() and load_image(path).size[0] >= 300
         assert f"{path.parent.name}/{path.name}" in samples.provenance()  # every file has its licence row
     assert samples.path("chelsea.jpg") == samples.path("chelsea")
-    with pytest.raises(InputError, match="no bundled sample called 'dog'.*astronaut"):
+    with pytest.raises(InputError, match=r"no bundled sample called 'dog'.*astronaut"):
         samples.path("dog")
     with pytest.raises(InputError, match="kind"):
         samples.names("paintings")

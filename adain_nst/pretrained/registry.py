@@ -145,15 +145,31 @@ BUNDLED_DIR = "_weights"
 # float32), >= 58.5 dB PSNR of outputs against float32 storage on the sample pairs at 512 px.
 BUNDLED_FILES: dict[str, FileRecord] = {
     "e1": FileRecord("cd16x/e1.safetensors", "e0a726dcfdc0172227e034f8c873c92c3752342fb0e35b51978bca9649ace83f", 1_848),
-    "e2": FileRecord("cd16x/e2.safetensors", "d3edf2be08e48d6259dbf483e2e79b65e8b4e75de002fdb55c545f82de1b3328", 15_648),
-    "e3": FileRecord("cd16x/e3.safetensors", "e6611f48cc2302ff823810f687cb7389f1a8cfb0bc726189465eb7f314ce6c10", 71_472),
-    "e4": FileRecord("cd16x/e4.safetensors", "7ed257e8a51d5af69e66d796fb2dd00c6e67c8f20c2df9c165769bb1d86c4d8c", 441_432),
-    "e5": FileRecord("cd16x/e5.safetensors", "8f1e80b263108501f919d30614dd22665ac7934437218b581072e07b3f9b2404", 1_622_808),
+    "e2": FileRecord(
+        "cd16x/e2.safetensors", "d3edf2be08e48d6259dbf483e2e79b65e8b4e75de002fdb55c545f82de1b3328", 15_648
+    ),
+    "e3": FileRecord(
+        "cd16x/e3.safetensors", "e6611f48cc2302ff823810f687cb7389f1a8cfb0bc726189465eb7f314ce6c10", 71_472
+    ),
+    "e4": FileRecord(
+        "cd16x/e4.safetensors", "7ed257e8a51d5af69e66d796fb2dd00c6e67c8f20c2df9c165769bb1d86c4d8c", 441_432
+    ),
+    "e5": FileRecord(
+        "cd16x/e5.safetensors", "8f1e80b263108501f919d30614dd22665ac7934437218b581072e07b3f9b2404", 1_622_808
+    ),
     "d1": FileRecord("cd16x/d1.safetensors", "55db74e50c0d403dc6539338a7d81d2c522049de43a70d58a6532273f5a2d57d", 1_590),
-    "d2": FileRecord("cd16x/d2.safetensors", "3d2646b511abeaa4b4333e9bc669b1d196ad84b3a5ada6f0ab5daa0120be0730", 15_366),
-    "d3": FileRecord("cd16x/d3.safetensors", "af40d9a12f29912f9d31e8c0902f573f9169390a042d186bd5ceceb6d631c747", 71_134),
-    "d4": FileRecord("cd16x/d4.safetensors", "91ca2e00cf5c91498fd193e99dc3c9d1099c59e83714aea2030760e754f33d07", 440_966),
-    "d5": FileRecord("cd16x/d5.safetensors", "8a1537e3558be7a4fa647424d681b70df4df663a952240692b49b4ed03c628f1", 1_622_350),
+    "d2": FileRecord(
+        "cd16x/d2.safetensors", "3d2646b511abeaa4b4333e9bc669b1d196ad84b3a5ada6f0ab5daa0120be0730", 15_366
+    ),
+    "d3": FileRecord(
+        "cd16x/d3.safetensors", "af40d9a12f29912f9d31e8c0902f573f9169390a042d186bd5ceceb6d631c747", 71_134
+    ),
+    "d4": FileRecord(
+        "cd16x/d4.safetensors", "91ca2e00cf5c91498fd193e99dc3c9d1099c59e83714aea2030760e754f33d07", 440_966
+    ),
+    "d5": FileRecord(
+        "cd16x/d5.safetensors", "8a1537e3558be7a4fa647424d681b70df4df663a952240692b49b4ed03c628f1", 1_622_350
+    ),
     "d4-adain": FileRecord(
         "cd16x/d4-adain.safetensors", "beae84001cd14d07df6abcfef6158c5357e162b3644d1af88a919944a7bf8a2e", 440_966
     ),
@@ -457,6 +473,8 @@ def markdown_table() -> str:
 
 __all__ = [
     "ALIASES",
+    "BUNDLED_DIR",
+    "BUNDLED_FILES",
     "DEFAULT_MODEL",
     "ENCODER_WEIGHTS",
     "HUB_ORG",
@@ -466,8 +484,6 @@ __all__ = [
     "FileRecord",
     "ModelSpec",
     "SourceFile",
-    "BUNDLED_DIR",
-    "BUNDLED_FILES",
     "encoder_weights_for_file",
     "get_spec",
     "list_models",

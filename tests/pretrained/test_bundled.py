@@ -79,7 +79,7 @@ def test_a_damaged_bundled_file_is_refused(monkeypatch: pytest.MonkeyPatch, tmp_
 def test_hub_only_model_fails_at_once_and_names_the_bundled_alternative(no_network: list[str]) -> None:
     spec = registry.get_spec("vgg19-adain")
     assert not spec.is_bundled
-    with pytest.raises(WeightsNotFoundError, match="bundled with the package.*cd16x-adain"):
+    with pytest.raises(WeightsNotFoundError, match=r"bundled with the package.*cd16x-adain"):
         adain_nst.load_model("someorg/some-model")
     assert len(no_network) == 1  # one probe, no retries, no download attempt
 
