@@ -1,8 +1,8 @@
 """adain-nst: arbitrary style transfer (AdaIN) and Gatys et al. optimisation in PyTorch.
 
 The verbs are :func:`stylize`, :func:`load_model` and :func:`list_models`; the building blocks
-(:class:`VGGEncoder`, :class:`Decoder`, :class:`AdaIN`, :class:`AdaINModel`) and the errors are
-here too. Subpackages: :mod:`adain_nst.nn` (the architecture), :mod:`adain_nst.engine` (the fast
+(:class:`VGGEncoder`, :class:`Decoder`, the transforms :class:`AdaIN` / :class:`WCT` / :class:`EFDM`,
+:class:`AdaINModel` and the multi-level :class:`MultiLevelModel`) and the errors are here too. Subpackages: :mod:`adain_nst.nn` (the architecture), :mod:`adain_nst.engine` (the fast
 executor), :mod:`adain_nst.pretrained` (weights), :mod:`adain_nst.optimization` (Gatys et al.),
 :mod:`adain_nst.train` (decoder training). ``docs/architecture.md`` draws how they depend.
 """
@@ -22,6 +22,7 @@ from .errors import (
 )
 from .image import load_image, save_image
 from .model import AdaINModel
+from .multilevel import MultiLevelModel
 from .nn import (
     AdaIN,
     Decoder,
@@ -44,17 +45,21 @@ __all__ = [
     "Decoder",
     "DecoderConfig",
     "DeviceError",
+    "EFDM",
     "EncoderConfig",
     "GatysLoss",
     "ImageReadError",
     "InputError",
+    "MultiLevelModel",
     "VGGEncoder",
+    "WCT",
     "WeightsNotFoundError",
     "__version__",
     "adaptive_instance_norm",
     "calc_mean_std",
     "clear_cache",
     "coral",
+    "efdm",
     "gatys",
     "get_model",
     "layer_names",
@@ -65,4 +70,5 @@ __all__ = [
     "save_image",
     "stylize",
     "transfer_luminance",
+    "wct",
 ]

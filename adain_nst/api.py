@@ -3,7 +3,7 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from pathlib import Path
 from typing import Any
 
@@ -13,39 +13,47 @@ from .engine.runtime import resolve_device
 from .errors import InputError
 from .image import ImageLike
 from .model import AdaINModel
+from .multilevel import MultiLevelModel
 from .pretrained import registry
 
-ModelSource = AdaINModel | str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]
-_CACHE: dict[tuple[str, str, str], AdaINModel] = {}
+Model = AdaINModel | MultiLevelModel
+ModelSource = Model | str | os.PathLike[str] | tuple[str | os.PathLike[str], str | os.PathLike[str]]
+_CACHE: dict[tuple[str, str, str], Model] = {}
 
 
 def list_models() -> list[str]:
-    """Names of the registered pretrained models (see ``adain-nst models``), sorted."""
-    return registry.list_models()
+    """Names of the registered model families and pretrained models (see ``adain-nst models``), sorted."""
+    return sorted([*registry.FAMILIES, *registry.list_models()])
 
 
 def load_model(
     source: ModelSource | None = None, *, device: str | torch.device | None = None, **hub_kwargs: Any
-) -> AdaINModel:
+) -> Model:
     """A model from any source, in eval mode.
 
     Args:
-        source: ``None`` (the registry's default), a registered name (``"cd16x-adain"``), a Hub
-            repo id (``"org/name"``, ``"org/name@rev"``, or with a ``"hf-hub:"`` prefix), a
-            ``save_pretrained`` folder, a pair ``(encoder_file, decoder_file)`` of checkpoints
-            in any supported layout, or an :class:`AdaINModel` (returned, moved to ``device``).
+        source: ``None`` (the default family, ``"cd16x"``: bundled, multi-level), a family name
+            (a :class:`MultiLevelModel`), a registered model name (``"cd16x-adain"``, an
+            :class:`AdaINModel`), a Hub repo id (``"org/name"``, ``"org/name@rev"``, or with a
+            ``"hf-hub:"`` prefix), a ``save_pretrained`` folder, a pair ``(encoder_file,
+            decoder_file)`` of checkpoints in any supported layout, or a model object (returned,
+            moved to ``device``).
         device: ``"cpu"`` (default), ``"cuda"``, ``"cuda:N"``, ``"mps"`` or ``"auto"``; an
             unavailable one is refused before anything loads.
         hub_kwargs: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``, ``token``.
     """
     dev = resolve_device(device)
-    if isinstance(source, AdaINModel):
+    if isinstance(source, (AdaINModel, MultiLevelModel)):
         return source.to(dev) if device is not None else source
     if isinstance(source, tuple):
         if len(source) != 2 or hub_kwargs:
             raise InputError("a checkpoint pair is (encoder_file, decoder_file), with no Hub options")
         return model_from_files(*source, device=dev)
-    name = registry.DEFAULT_MODEL if source is None else source
+    name = registry.DEFAULT_FAMILY if source is None else source
+    if isinstance(name, str) and name in registry.FAMILIES:
+        if hub_kwargs:
+            raise InputError(f"{name} is bundled with the package: Hub options {sorted(hub_kwargs)} do not apply")
+        return MultiLevelModel.from_pretrained(name, device=dev)
     if isinstance(name, str) and name.startswith("hf-hub:"):
         name = name[len("hf-hub:") :]
     return AdaINModel.from_pretrained(name, device=dev, **hub_kwargs)
@@ -58,7 +66,7 @@ def get_model(
 
     See :func:`clear_cache`.
     """
-    if isinstance(source, AdaINModel):
+    if isinstance(source, (AdaINModel, MultiLevelModel)):
         return load_model(source, device=device)
     dev = str(resolve_device(device))
     key = (repr(source), dev, repr(sorted(hub_kwargs.items())))
@@ -101,6 +109,9 @@ def stylize(
     style: ImageLike | Sequence[ImageLike],
     alpha: float = 1.0,
     *,
+    transform: str | None = None,
+    levels: Sequence[str] | None = None,
+    level_alpha: Mapping[str, float] | None = None,
     model: ModelSource | None = None,
     dtype: torch.dtype | str | None = None,
     device: str | torch.device | None = None,
@@ -109,14 +120,21 @@ def stylize(
     style_weights: Sequence[float] | None = None,
     preserve_color: bool | str | None = None,
 ) -> Any:
-    """Stylise ``content`` with ``style`` using a pretrained AdaIN model.
+    """Stylise ``content`` with ``style``.
+
+    With no options: the bundled cd16x family and its default look (multi-level, see
+    ``docs/multilevel.md``), offline.
 
     Args:
         content: path, PIL image, numpy array (HWC) or tensor (CHW / BCHW) in [0, 1].
         style: one style image of any of those kinds, or a list to interpolate.
         alpha: degree of stylisation in [0, 1].
-        model: anything :func:`load_model` accepts; default: the registry's default model,
-            loaded once per process.
+        transform: ``"adain"``, ``"wct"`` or ``"efdm"`` (default: the model's).
+        levels: layer names coarse to fine, e.g. ``("relu5_1", "relu4_1")``; ``("relu4_1",)``
+            with ``"adain"`` is the AdaIN paper's single pass (default: the model's).
+        level_alpha: per-level alpha, e.g. ``{"relu1_1": 0.5}``.
+        model: anything :func:`load_model` accepts; default: the default family, loaded once
+            per process.
         dtype: ``None`` (float32 on every machine), ``"auto"`` (bfloat16 where native),
             or an explicit ``torch.float32 | torch.bfloat16 | torch.float16`` (CUDA).
         device: where to run (``"cpu"``, ``"cuda"``, ``"auto"``...); default CPU, or the
@@ -129,10 +147,17 @@ def stylize(
         The same kind as ``content`` (a path gives a PIL image), values in [0, 1].
     """
     net = get_model(model, device=device)
+    multi = {"levels": levels, "level_alpha": level_alpha} if isinstance(net, MultiLevelModel) else {}
+    if not multi and (levels is not None or level_alpha is not None):
+        net.cascade(transform, levels)  # a single-level model: refuses other levels with the reason
+        if level_alpha is not None:
+            raise InputError("level_alpha needs a multi-level model, e.g. adain_nst.load_model('cd16x')")
     return net.stylize(
         content,
         style,
         alpha,
+        transform=transform,
+        **multi,
         style_weights=style_weights,
         preserve_color=preserve_color,
         content_size=content_size,
@@ -141,4 +166,4 @@ def stylize(
     )
 
 
-__all__ = ["clear_cache", "get_model", "list_models", "load_model", "model_from_files", "stylize"]
+__all__ = ["Model", "clear_cache", "get_model", "list_models", "load_model", "model_from_files", "stylize"]

@@ -18,7 +18,7 @@ from .errors import ConfigError, InputError
 from .image import ImageLike
 from .nn.decoder import Decoder
 from .nn.encoder import VGGEncoder
-from .nn.transforms import adain_target
+from .nn.transforms import adain_target, check_transform
 from .pretrained import formats, hub
 from .pretrained.folder import ModelConfig, read_decoder_file, read_encoder_file, write_model_folder
 
@@ -210,12 +210,27 @@ class AdaINModel(nn.Module):
         return cached
 
     # -- user-facing API -------------------------------------------------------------------------------
+    def cascade(self, transform: str | None = None, levels: Sequence[str] | None = None) -> pipeline.Cascade:
+        """What :meth:`stylize` runs: this pair alone, with ``transform`` (default AdaIN).
+
+        ``levels`` may only name this model's level; several levels need a family
+        (:class:`~adain_nst.MultiLevelModel`, e.g. ``adain_nst.load_model("cd16x")``).
+        """
+        name = check_transform("adain" if transform is None else transform)
+        if levels is not None and tuple(levels) != (self.level,):
+            raise InputError(
+                f"this model has one level ({self.level}); levels={list(levels)} needs a model family with "
+                "encoder/decoder pairs at those depths, e.g. adain_nst.load_model('cd16x')"
+            )
+        return pipeline.Cascade(name, (self,))
+
     def stylize(
         self,
         content: ImageLike,
         style: ImageLike | Sequence[ImageLike] | None = None,
         alpha: float = 1.0,
         *,
+        transform: str | None = None,
         style_feats: Sequence[Tensor] | None = None,
         style_weights: Sequence[float] | None = None,
         preserve_color: bool | str | None = False,
@@ -232,6 +247,8 @@ class AdaINModel(nn.Module):
                 ``(B, 3, H, W)`` tensor is a batch, stylised in one pass (faster per image).
             style: one style image (any accepted kind) or a list of them to interpolate.
             alpha: degree of stylisation in [0, 1].
+            transform: ``"adain"`` (default: what the decoder was trained for), ``"wct"`` or
+                ``"efdm"`` at this model's level (see :mod:`adain_nst.nn.transforms`).
             style_feats: instead of ``style``, features from :meth:`encode_style` computed once
                 and reused for many contents (not with ``preserve_color="coral"``).
             style_weights: interpolation weights, one per style, >= 0 (normalised to sum 1).
@@ -252,6 +269,7 @@ class AdaINModel(nn.Module):
             content,
             style,
             alpha,
+            transform=transform,
             style_feats=style_feats,
             style_weights=style_weights,
             preserve_color=preserve_color,

@@ -10,12 +10,15 @@ from __future__ import annotations
 
 import argparse
 from pathlib import Path
+from typing import Any
 
 from PIL import Image, ImageDraw
 
 import adain_nst
 from adain_nst import samples
 from adain_nst.image import load_image
+
+LEVELS = ("relu5_1", "relu4_1", "relu3_1", "relu2_1", "relu1_1")
 
 OUT = Path(__file__).with_name("images")
 PAD = 4
@@ -53,11 +56,11 @@ def _grid(rows: list[list[Image.Image]]) -> Image.Image:
     return sheet
 
 
-def render(model: adain_nst.AdaINModel, size: int, tile: int) -> dict[str, Image.Image]:
+def render(model: adain_nst.MultiLevelModel, size: int, tile: int) -> dict[str, Image.Image]:
     """The gallery pictures by file stem."""
     contents, styles = samples.names("content"), samples.names("style")
 
-    def run(content: str, style: str | list[str], **kw: object) -> Image.Image:
+    def run(content: str, style: str | list[str], **kw: Any) -> Image.Image:
         paths = [str(samples.path(s)) for s in ([style] if isinstance(style, str) else style)]
         out = model.stylize(str(samples.path(content)), paths, content_size=size, style_size=size, **kw)
         return _fit(out, tile)
@@ -80,6 +83,20 @@ def render(model: adain_nst.AdaINModel, size: int, tile: int) -> dict[str, Image
     colour += [_label(run("coffee", "kandinsky_composition_vii", preserve_color=m), m or "style colours")
                for m in (None, "coral", "luminance")]  # fmt: skip
     pictures["colour"] = _grid([colour])
+
+    # The transforms and level sets, with the single-level paper path for comparison.
+    variants = [
+        ("single pass", {"levels": ["relu4_1"], "transform": "adain"}),
+        ("adain 4-3-2-1", {"transform": "adain", "levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"]}),
+        ("adain 5-4-3-2-1", {"transform": "adain", "levels": list(LEVELS)}),
+        ("wct 5-4-3-2-1", {"transform": "wct", "levels": list(LEVELS)}),
+        ("efdm 5-4-3-2-1", {"transform": "efdm", "levels": list(LEVELS)}),
+    ]
+    rows = []
+    for c, s in (("astronaut", "kandinsky_composition_vii"), ("coffee", "van_gogh_wheat_field_with_cypresses")):
+        rows.append([_label(_fit(load_image(samples.path(s)), tile), _painter(s))]
+                    + [_label(run(c, s, **kw), label) for label, kw in variants])  # fmt: skip
+    pictures["transforms"] = _grid(rows)
     return pictures
 
 

@@ -10,7 +10,7 @@ from .. import samples
 from .._checks import check_alpha
 from ..engine.runtime import resolve_device, resolve_dtype
 from ._options import add_model_options, check_image_suffix, load_model
-from .stylize import DTYPE_CHOICES, Job, execute
+from .stylize import DTYPE_CHOICES, Job, add_cascade_options, cascade_options, execute
 
 
 def add_parser(sub: Any) -> argparse.ArgumentParser:
@@ -28,6 +28,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--content", nargs="+", metavar="NAME", help="sample photo(s) (default: all)")
     p.add_argument("--style", nargs="+", metavar="NAME", help="sample painting(s) (default: all)")
     p.add_argument("--alpha", type=float, default=1.0, help="degree of stylisation in [0, 1] (default 1)")
+    add_cascade_options(p)
     p.add_argument("--preserve-color", choices=("coral", "luminance"), help="keep the photo's colours")
     p.add_argument("--ext", default="jpg", help="output format (default jpg)")
     p.add_argument("--dtype", choices=DTYPE_CHOICES, default=None, help="precision (default float32)")
@@ -48,7 +49,7 @@ def run(args: argparse.Namespace) -> int:
     out = Path(args.out)
     jobs = [Job(c, [s], out / f"{c.stem}_{s.stem}.{ext}") for c in contents for s in styles]
     model = load_model(args, device)
-    options = {"preserve_color": args.preserve_color, "dtype": dtype}
+    options = {"preserve_color": args.preserve_color, "dtype": dtype, **cascade_options(args, model)}
     return execute(jobs, model, alpha, options, keep_going=True, as_json=args.json, out_label=str(out))
 
 

@@ -20,6 +20,8 @@ from .._checks import check_alpha, check_positive_int, check_style_weights
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
 from ..errors import InputError
 from ..image import save_image
+from ..multilevel import MultiLevelModel
+from ..nn.transforms import TRANSFORMS
 from ._options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -62,6 +64,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("style", nargs="+", help="style image file(s) or directory")
     p.add_argument("-o", "--out", required=True, help="output file, or directory for several pairs")
     p.add_argument("--alpha", type=float, default=1.0, help="degree of stylisation in [0, 1] (default 1)")
+    add_cascade_options(p)
     p.add_argument("--style-weights", type=floats, help="interpolation weights, one per style, e.g. 0.3,0.7")
     p.add_argument("--preserve-color", choices=("coral", "luminance"), help="keep the content's colours")
     p.add_argument("--content-size", type=int, help="resize content so its shorter side is this many px")
@@ -77,6 +80,56 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_model_options(p)
     return p
+
+
+def add_cascade_options(p: argparse.ArgumentParser) -> None:
+    """``--transform``, ``--levels`` and ``--level-alpha`` (shared with ``demo``)."""
+    p.add_argument("--transform", choices=sorted(TRANSFORMS), help="feature transform (default: the model's)")
+    p.add_argument(
+        "--levels",
+        type=level_list,
+        help="levels coarse to fine, e.g. relu5_1,relu4_1,relu3_1 (default: the model's); "
+        "relu4_1 alone with adain is the AdaIN paper's single pass",
+    )
+    p.add_argument(
+        "--level-alpha",
+        type=level_alphas,
+        metavar="LEVEL=A,...",
+        help="per-level alpha, e.g. relu1_1=0.5,relu2_1=0.8 (others: --alpha)",
+    )
+
+
+def level_list(text: str) -> list[str]:
+    """``relu5_1,relu4_1`` -> ``["relu5_1", "relu4_1"]`` (checked against the model later)."""
+    return [t for t in text.replace(",", " ").split() if t]
+
+
+def level_alphas(text: str) -> dict[str, float]:
+    """``relu1_1=0.5,relu2_1=0.8`` -> ``{"relu1_1": 0.5, "relu2_1": 0.8}``."""
+    out = {}
+    for item in text.replace(",", " ").split():
+        name, sep, value = item.partition("=")
+        try:
+            out[name] = float(value)
+        except ValueError:
+            raise argparse.ArgumentTypeError(f"expected LEVEL=ALPHA pairs such as relu1_1=0.5, got {item!r}") from None
+        if not sep:
+            raise argparse.ArgumentTypeError(f"expected LEVEL=ALPHA pairs such as relu1_1=0.5, got {item!r}")
+    return out
+
+
+def cascade_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
+    """The ``stylize`` keywords of ``--transform/--levels/--level-alpha``, checked against ``model`` (exit 2)."""
+    options: dict[str, Any] = {"transform": args.transform}
+    if args.levels is not None or args.level_alpha is not None:
+        if not isinstance(model, MultiLevelModel):
+            model.cascade(args.transform, args.levels)  # one level only: refused with the reason
+            if args.level_alpha is not None:
+                raise InputError("--level-alpha needs a multi-level model (the default family, or --model cd16x)")
+        else:
+            options.update(levels=args.levels, level_alpha=args.level_alpha)
+    model.cascade(args.transform, options.get("levels"))  # bad levels fail before any image is read
+    return options
 
 
 def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
@@ -120,6 +173,7 @@ def run(args: argparse.Namespace) -> int:
         content_size=args.content_size,
         style_size=args.style_size,
         dtype=dtype,
+        **cascade_options(args, model),
     )
     return execute(jobs, model, alpha, options, keep_going=folder_job, as_json=args.json, out_label=str(args.out))
 
@@ -139,7 +193,7 @@ def execute(
     Without ``keep_going`` the first failure is raised (a user error: exit 2). A summary goes to
     stdout (JSON with ``as_json``), each failure to stderr.
     """
-    dtype = model.inference_engine(dtype=options.get("dtype")).dtype
+    dtype = resolve_dtype(options.get("dtype"), model.device)
     results: list[dict[str, Any]] = []
     failed: list[dict[str, Any]] = []
     t0 = time.perf_counter()
@@ -176,4 +230,13 @@ def execute(
     return EXIT_SOME_FAILED if failed else EXIT_OK
 
 
-__all__ = ["DTYPE_CHOICES", "Job", "add_parser", "execute", "plan_jobs", "run"]
+__all__ = [
+    "DTYPE_CHOICES",
+    "Job",
+    "add_cascade_options",
+    "add_parser",
+    "cascade_options",
+    "execute",
+    "plan_jobs",
+    "run",
+]

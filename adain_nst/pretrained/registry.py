@@ -407,6 +407,59 @@ def encoder_weights_for_file(filename: str) -> EncoderWeights | None:
     return next((w for w in ENCODER_WEIGHTS.values() if w.filename == filename), None)
 
 
+@dataclass(frozen=True)
+class FamilySpec:
+    """Encoder/decoder pairs at several depths, bundled, run coarse to fine (multi-level stylisation).
+
+    Args:
+        name: registry name, e.g. ``"cd16x"``.
+        pairs: ``(level, encoder key, decoder key)`` per depth, keys of :data:`BUNDLED_FILES`;
+            the decoders reconstruct their encoder's features (what every cascade uses).
+        adain_model: the registered single-level model whose decoder was trained with the AdaIN
+            losses at relu4_1: what ``transform="adain", levels=("relu4_1",)`` (the paper's
+            single pass) runs.
+        transform: the default transform (chosen by measurement, see ``docs/multilevel.md``).
+        levels: the default levels, coarse to fine.
+        level_alpha: per-level factors of ``alpha`` in the default look.
+        license, citation, description: as for :class:`ModelSpec`.
+    """
+
+    name: str
+    pairs: tuple[tuple[str, str, str], ...]
+    adain_model: str | None
+    transform: str
+    levels: tuple[str, ...]
+    level_alpha: tuple[tuple[str, float], ...]
+    license: str
+    citation: str
+    description: str
+
+    @property
+    def size_bytes(self) -> int:
+        """Bytes of the bundled files of every pair."""
+        keys = {k for _, e, d in self.pairs for k in (e, d)}
+        return sum(BUNDLED_FILES[k].size or 0 for k in keys)
+
+
+FAMILIES: dict[str, FamilySpec] = {
+    "cd16x": FamilySpec(
+        name="cd16x",
+        pairs=tuple((f"relu{k}_1", f"e{k}", f"d{k}") for k in range(5, 0, -1)),
+        adain_model="cd16x-adain",
+        # Measured on the eval pairs (docs/multilevel.md): the best balance of style (0.30-0.33x the
+        # d4 single pass's style loss) and content (2.1-2.3x its relu4_1 distance) of the candidates.
+        transform="adain",
+        levels=("relu4_1", "relu3_1", "relu2_1", "relu1_1"),
+        level_alpha=(),
+        license="MIT",
+        citation=_CD16X_CITATION,
+        description="the five cd16x encoder/decoder pairs (relu5_1 .. relu1_1) for multi-level AdaIN, WCT and EFDM",
+    ),
+}
+DEFAULT_FAMILY = "cd16x"
+"""What ``adain_nst.stylize`` and the CLI use when no model is named."""
+
+
 # Short names users reach for first (the issue's ``from_pretrained("vgg19")``).
 ALIASES = {"vgg19": "vgg19-adain", "cd16x": "cd16x-adain"}
 
@@ -475,12 +528,15 @@ __all__ = [
     "ALIASES",
     "BUNDLED_DIR",
     "BUNDLED_FILES",
+    "DEFAULT_FAMILY",
     "DEFAULT_MODEL",
     "ENCODER_WEIGHTS",
     "HUB_ORG",
     "MODEL_FILES",
     "REGISTRY",
+    "FAMILIES",
     "EncoderWeights",
+    "FamilySpec",
     "FileRecord",
     "ModelSpec",
     "SourceFile",
