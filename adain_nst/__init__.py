@@ -1,10 +1,12 @@
-"""adain-nst: arbitrary style transfer (AdaIN) and Gatys et al. optimisation in PyTorch.
+"""adain-nst: arbitrary style transfer (AdaIN, WCT, EFDM; single and multi-level) and Gatys et al. in PyTorch.
 
 The verbs are :func:`stylize`, :func:`load_model` and :func:`list_models`; the building blocks
 (:class:`VGGEncoder`, :class:`Decoder`, the transforms :class:`AdaIN` / :class:`WCT` / :class:`EFDM`,
-:class:`AdaINModel` and the multi-level :class:`MultiLevelModel`) and the errors are here too. Subpackages: :mod:`adain_nst.nn` (the architecture), :mod:`adain_nst.engine` (the fast
-executor), :mod:`adain_nst.pretrained` (weights), :mod:`adain_nst.optimization` (Gatys et al.),
-:mod:`adain_nst.train` (decoder training). ``docs/architecture.md`` draws how they depend.
+:class:`AdaINModel` and the multi-level :class:`MultiLevelModel`) and the errors are here too.
+Subpackages: :mod:`adain_nst.nn` (the modules), :mod:`adain_nst.engine` (the fast executor),
+:mod:`adain_nst.pretrained` (weights), :mod:`adain_nst.optimization` (Gatys et al.),
+:mod:`adain_nst.train` (decoder training); :mod:`adain_nst.architecture` is the one description
+of the network. ``docs/architecture.md`` draws how they depend.
 """
 
 from ._version import __version__
@@ -33,9 +35,12 @@ from .nn import (
     calc_mean_std,
     layer_names,
 )
+from .nn.transforms import EFDM, WCT, efdm, wct
 from .optimization import GatysLoss, gatys
 
 __all__ = [
+    "EFDM",
+    "WCT",
     "AdaIN",
     "AdaINModel",
     "AdainNSTError",
@@ -45,14 +50,12 @@ __all__ = [
     "Decoder",
     "DecoderConfig",
     "DeviceError",
-    "EFDM",
     "EncoderConfig",
     "GatysLoss",
     "ImageReadError",
     "InputError",
     "MultiLevelModel",
     "VGGEncoder",
-    "WCT",
     "WeightsNotFoundError",
     "__version__",
     "adaptive_instance_norm",

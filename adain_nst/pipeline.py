@@ -21,8 +21,8 @@ from torch import Tensor
 
 from ._checks import check_alpha, check_style_weights
 from .color import check_color_mode, coral, transfer_luminance
-from .errors import InputError
 from .engine.executor import Engine
+from .errors import InputError
 from .image import ImageLike, from_tensor, resize_shorter, to_tensor
 from .nn.transforms import transform_mix
 

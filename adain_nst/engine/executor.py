@@ -257,7 +257,12 @@ class Engine:
             if upsampled:
                 bias = self._bias(b.repeat(4) if b is not None else None)
                 layer = _Layer("subpixel", self._finish(kernels.subpixel_weight(w)), bias, relu)
-            elif i == last_conv and self.options.tap_output_conv and op.out_channels <= 4:
+            elif (
+                i == last_conv
+                and self.options.tap_output_conv
+                and op.out_channels <= 4
+                and (op.in_channels >= kernels.TAP_MIN_IN_CHANNELS)
+            ):
                 layer = _Layer("taps", self._finish(kernels.tap_weight(w)), self._bias(b), relu)
             else:
                 layer = _Layer("conv", self._finish(w), self._bias(b), relu)

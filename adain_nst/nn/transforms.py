@@ -24,7 +24,6 @@ from __future__ import annotations
 from collections.abc import Sequence
 
 import torch
-import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_alpha
@@ -92,6 +91,48 @@ def adain_target(
     return alpha * t + (1.0 - alpha) * content_feat
 
 
+# Feature maps (per image, all channels) at least this big take the chunked-sums route in
+# _var_mean: measured 7x faster than torch.var_mean at 24 x 512^2 (2 vs 14 ms), whose
+# single-pass reduction runs at ~0.5 G values/s here.
+_FAST_STATS_MIN = 1 << 20
+_CHUNK = 4096
+
+
+def _chunked_sums(rows: Tensor) -> tuple[Tensor, Tensor]:
+    """Sums of values and squares over dim 1 of ``(B, N, C)``: float32 within chunks, float64 across."""
+    b, n, c = rows.shape
+    full = n - n % _CHUNK
+    blocks = rows[:, :full].reshape(b, -1, _CHUNK, c)
+    s1 = blocks.sum(2).double().sum(1)
+    s2 = (blocks * blocks).sum(2).double().sum(1)
+    if full < n:
+        rest = rows[:, full:].double()
+        s1, s2 = s1 + rest.sum(1), s2 + (rest * rest).sum(1)
+    return s1, s2
+
+
+def _var_mean(x: Tensor) -> tuple[Tensor, Tensor]:
+    """Unbiased per-channel variance and mean ``(B, C, 1, 1)`` of float32 features.
+
+    Big maps are summed in their memory order in float32 chunks of :data:`_CHUNK` positions whose
+    totals are added in float64, then ``var = (S2 - S1^2 / n) / (n - 1)``: relative error ~1e-7
+    against a float64 reference for ReLU features (whose mean is of the order of their std).
+    """
+    b, c = x.shape[:2]
+    n = x[0, 0].numel()
+    if c * n < _FAST_STATS_MIN:
+        var, mean = torch.var_mean(x.reshape(b, c, -1), dim=2, correction=1)
+        return var.view(b, c, 1, 1), mean.view(b, c, 1, 1)
+    if x.is_contiguous(memory_format=torch.channels_last):
+        rows = x.permute(0, 2, 3, 1).reshape(b, n, c)
+    else:
+        rows = x.reshape(b, c, n).transpose(1, 2)
+    s1, s2 = _chunked_sums(rows)
+    mean = s1 / n
+    var = ((s2 - s1 * mean) / (n - 1)).clamp_min(0.0)
+    return var.float().view(b, c, 1, 1), mean.float().view(b, c, 1, 1)
+
+
 def adain_affine(
     content_feat: Tensor,
     style_feats: Sequence[Tensor],
@@ -106,12 +147,12 @@ def adain_affine(
     number of styles. Returns ``content_feat``'s dtype and memory format.
     """
     c32 = content_feat.float()
-    c_var, c_mean = torch.var_mean(c32, dim=(2, 3), correction=1, keepdim=True)
+    c_var, c_mean = _var_mean(c32)
     c_std = (c_var + eps).sqrt()
     scale = torch.zeros_like(c_std)
     shift = torch.zeros_like(c_mean)
     for wgt, s in zip(weights, style_feats, strict=True):
-        s_var, s_mean = torch.var_mean(s.float(), dim=(2, 3), correction=1, keepdim=True)
+        s_var, s_mean = _var_mean(s.float())
         k = (s_var + eps).sqrt() / c_std
         scale = scale + wgt * k
         shift = shift + wgt * (s_mean - c_mean * k)
