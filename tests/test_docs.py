@@ -20,7 +20,17 @@ def test_api_reference_is_up_to_date() -> None:
 
 def test_readme_links_point_at_existing_docs() -> None:
     readme = (ROOT / "README.md").read_text()
-    for name in ("quickstart", "concepts", "api", "architecture", "weights", "training", "gatys", "benchmarks"):
+    for name in (
+        "quickstart",
+        "concepts",
+        "api",
+        "architecture",
+        "multilevel",
+        "weights",
+        "training",
+        "gatys",
+        "benchmarks",
+    ):
         assert f"docs/{name}.md" in readme
         assert (DOCS / f"{name}.md").exists(), f"docs/{name}.md is missing"
 
