@@ -8,7 +8,13 @@ encoder's feature space:
 * style loss: sum over ``style_layers`` of MSE(channel mean) + MSE(channel std) between
   ``E(output)`` and ``E(style)``.
 
-Lower is better for both. Use an encoder other than the one that stylised (e.g. the cd16x
+and, with :meth:`Judge.content_distance`, how far the output moved from the photo itself:
+
+* content distance: ``MSE(E(output), E(content))`` at a layer (default ``relu4_1``). Unlike
+  the content loss, its target does not depend on the style, so it compares the content kept
+  by methods that aim at different feature statistics (multi-level WCT, EFDM, ...).
+
+Lower is better for all three. Use an encoder other than the one that stylised (e.g. the cd16x
 ``e5`` for models on ``e4``), so the measure is not the quantity the decoder was trained on.
 ``benchmarks/quality.py`` and the tests use it; any :class:`~adain_nst.VGGEncoder` plugs in.
 """
@@ -139,16 +145,7 @@ class Judge:
         out = self._image(output, "output")
         con = self._image(content, "content")
         sty = self._image(style, "style")
-        if out.shape[-2:] != con.shape[-2:]:
-            raise InputError(
-                f"output is {out.shape[-1]}x{out.shape[-2]} but the content is {con.shape[-1]}x{con.shape[-2]}: "
-                "measure the output at the content's size"
-            )
-        if con.shape[0] not in (1, out.shape[0]) or sty.shape[0] not in (1, out.shape[0]):
-            raise InputError(
-                f"batch sizes differ: output {out.shape[0]}, content {con.shape[0]}, style {sty.shape[0]} "
-                "(content and style need the output's batch size or 1)"
-            )
+        _check_sizes(out, con, sty)
         fo = self.encoder(out, self.layers)
         fc = self.encoder(con, (self.content_layer,))[self.content_layer]
         fs = self.encoder(sty, self.layers)
@@ -158,6 +155,50 @@ class Judge:
             [fo[k].float() for k in self.style_layers], [fs[k].float() for k in self.style_layers]
         )
         return QualityScore(float(lc), float(ls))
+
+    @torch.no_grad()
+    def content_distance(self, output: ImageLike, content: ImageLike, layer: str = "relu4_1") -> float:
+        """How far ``output`` is from ``content`` itself: ``MSE(E(output), E(content))`` at ``layer``.
+
+        The mean over all elements (batch, channels, positions) of the squared difference of the
+        judge's features of the two images, in float32. 0 for the content itself; it grows as the
+        output's structure (and, at shallow layers, its colours) departs from the photo's. Unlike
+        the content loss of :meth:`measure`, whose target is AdaIN of the content's features
+        towards the style's, it does not depend on the style, so methods that match different
+        statistics (AdaIN, WCT, EFDM; one level or several) are compared on the same footing.
+
+        Args:
+            output: the stylised image, RGB in [0, 1] (any kind :meth:`measure` takes), with the
+                content's size.
+            content: the photo that was stylised (batch of B or 1).
+            layer: any layer the judge's encoder reaches (not only :attr:`content_layer`).
+
+        Returns:
+            A non-negative float, lower is closer to the content.
+        """
+        self.encoder.check_layers([layer])
+        out = self._image(output, "output")
+        con = self._image(content, "content")
+        _check_sizes(out, con)
+        fo = self.encoder(out, (layer,))[layer].float()
+        fc = self.encoder(con, (layer,))[layer].float().expand_as(fo)
+        return float(torch.mean((fo - fc) ** 2))
+
+
+def _check_sizes(out: Tensor, content: Tensor, style: Tensor | None = None) -> None:
+    """The output at the content's size; content (and style) batches of the output's size or 1."""
+    if out.shape[-2:] != content.shape[-2:]:
+        raise InputError(
+            f"output is {out.shape[-1]}x{out.shape[-2]} but the content is {content.shape[-1]}x{content.shape[-2]}: "
+            "measure the output at the content's size"
+        )
+    others = [content] if style is None else [content, style]
+    if any(t.shape[0] not in (1, out.shape[0]) for t in others):
+        style_part = "" if style is None else f", style {style.shape[0]}"
+        raise InputError(
+            f"batch sizes differ: output {out.shape[0]}, content {content.shape[0]}{style_part} "
+            f"({'content and style need' if style is not None else 'the content needs'} the output's batch size or 1)"
+        )
 
 
 __all__ = ["Judge", "QualityScore"]

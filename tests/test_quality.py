@@ -129,3 +129,33 @@ def test_real_decoder_stylises_towards_the_style(cd16x_dir: Path, eval_dir: Path
     out = model.stylize(content, style, alpha=1.0, dtype=torch.float32)
     stylised, unchanged = judge.measure(out, content, style), judge.measure(content, content, style)
     assert stylised.style_loss < unchanged.style_loss
+
+
+def test_content_distance_is_the_feature_mse_to_the_content() -> None:
+    enc = _encoder()
+    judge = Judge(enc)
+    out, content = _smooth(15), _smooth(16)
+    with torch.no_grad():
+        expected = float(((enc(out)["relu4_1"] - enc(content)["relu4_1"]) ** 2).mean())
+        shallow = float(((enc(out, ("relu2_1",))["relu2_1"] - enc(content, ("relu2_1",))["relu2_1"]) ** 2).mean())
+    assert judge.content_distance(out, content) == pytest.approx(expected, rel=1e-5) and expected > 0
+    assert judge.content_distance(out, content, layer="relu2_1") == pytest.approx(shallow, rel=1e-5)
+    assert judge.content_distance(content, content) < 1e-10
+    assert judge.content_distance(content, out) == pytest.approx(expected, rel=1e-5)  # symmetric
+    # Independent of any style, unlike the content loss: a nearer image is nearer.
+    nearer = (0.8 * content + 0.2 * out).clamp(0, 1)
+    assert judge.content_distance(nearer, content) < judge.content_distance(out, content)
+
+
+def test_content_distance_batches_and_bad_inputs() -> None:
+    judge = Judge(_encoder())
+    out, content = _smooth(17, batch=2), _smooth(18)
+    both = judge.content_distance(out, content)  # one content for the whole batch
+    each = [judge.content_distance(out[i : i + 1], content) for i in range(2)]
+    assert both == pytest.approx(np.mean(each), rel=1e-5)
+    with pytest.raises(InputError, match="content's size"):
+        judge.content_distance(_smooth(0, 40, 40), _smooth(1, 48, 40))
+    with pytest.raises(InputError, match="batch"):
+        judge.content_distance(out, _smooth(19, batch=3))
+    with pytest.raises(InputError, match="relu5_1"):
+        Judge(_encoder("relu4_1")).content_distance(content, content, layer="relu5_1")

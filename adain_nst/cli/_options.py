@@ -16,10 +16,9 @@ from typing import Any, TypeVar
 import torch
 from PIL import Image
 
-from ..api import get_model, model_from_files
+from ..api import Model, get_model, model_from_files
 from ..errors import AdainNSTError, InputError
 from ..image import list_images
-from ..model import AdaINModel
 
 T = TypeVar("T")
 
@@ -92,7 +91,9 @@ def add_device_option(p: argparse.ArgumentParser, default: str | None = None) ->
 
 def add_model_options(p: argparse.ArgumentParser) -> None:
     """``--model`` or ``--encoder``/``--decoder``, and ``--device``."""
-    p.add_argument("--model", help="registered model name, Hub repo id or local folder (default: the registry default)")
+    p.add_argument(
+        "--model", help="model family or registered model name, Hub repo id or local folder (default: the cd16x family)"
+    )
     p.add_argument("--encoder", help="encoder checkpoint file (pytorch-AdaIN, cd16x or ours); use with --decoder")
     p.add_argument("--decoder", help="decoder checkpoint file; use with --encoder")
     add_device_option(p)
@@ -106,7 +107,7 @@ def check_model_args(args: argparse.Namespace) -> None:
         raise InputError("give either --model or --encoder/--decoder, not both")
 
 
-def load_model(args: argparse.Namespace, device: torch.device) -> AdaINModel:
+def load_model(args: argparse.Namespace, device: torch.device) -> Model:
     """The model the options name, on ``device`` (a registered/Hub model is cached per process)."""
     check_model_args(args)
     if args.encoder:
