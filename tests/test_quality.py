@@ -129,6 +129,7 @@ def test_real_decoder_stylises_towards_the_style(cd16x_dir: Path, eval_dir: Path
     out = model.stylize(content, style, alpha=1.0, dtype=torch.float32)
     stylised, unchanged = judge.measure(out, content, style), judge.measure(content, content, style)
     assert stylised.style_loss < unchanged.style_loss
+    assert judge.content_distance(out, content) > judge.content_distance(content, content) == 0.0
 
 
 def test_content_distance_is_the_feature_mse_to_the_content() -> None:
