@@ -34,6 +34,7 @@ from .errors import InputError
 from .image import ImageLike, to_tensor
 from .nn.encoder import VGGEncoder
 from .nn.transforms import adaptive_instance_norm
+from .optimization.losses import gram_matrix
 from .pretrained import formats
 from .train.losses import STYLE_LAYERS, adain_content_loss, moment_style_loss
 
@@ -151,9 +152,7 @@ class Judge:
         fs = self.encoder(sty, self.layers)
         target = adaptive_instance_norm(fc, fs[self.content_layer], self.eps).expand_as(fo[self.content_layer])
         lc = adain_content_loss(fo[self.content_layer].float(), target.float())
-        ls = moment_style_loss(
-            [fo[k].float() for k in self.style_layers], [fs[k].float() for k in self.style_layers]
-        )
+        ls = moment_style_loss([fo[k].float() for k in self.style_layers], [fs[k].float() for k in self.style_layers])
         return QualityScore(float(lc), float(ls))
 
     @torch.no_grad()
@@ -184,6 +183,36 @@ class Judge:
         fc = self.encoder(con, (layer,))[layer].float().expand_as(fo)
         return float(torch.mean((fo - fc) ** 2))
 
+    @torch.no_grad()
+    def gram_distances(
+        self, output: ImageLike, style: ImageLike, layers: Sequence[str] | None = None
+    ) -> dict[str, float]:
+        """Per layer, ``mean((G(E(output)) - G(E(style)))^2)`` with Gram matrices normalised by C H W.
+
+        The Gatys et al. style measure (the quantity their optimisation minimises), per layer so
+        a report can show where a method matches the style. ``layers`` default to
+        :attr:`style_layers`; sizes of ``output`` and ``style`` may differ.
+        """
+        names = list(self.style_layers if layers is None else layers)
+        self.encoder.check_layers(names)
+        fo = self.encoder(self._image(output, "output"), names)
+        fs = self.encoder(self._image(style, "style"), names)
+        return {n: float(torch.mean((gram_matrix(fo[n].float()) - gram_matrix(fs[n].float())) ** 2)) for n in names}
+
+    @classmethod
+    def vgg19(cls, *, device: str | torch.device | None = None) -> Judge:
+        """The perceptual judge: the bundled ImageNet VGG-19 (Simonyan & Zisserman), offline.
+
+        Content at ``relu4_2`` (Gatys et al.'s content layer), style at relu1_1 .. relu5_1; not a
+        network any method here stylises with, so it judges them all on the same footing.
+        """
+        encoder = VGGEncoder.from_pretrained("vgg19-imagenet", device=device)
+        return cls(encoder, content_layer="relu4_2", style_layers=GRAM_LAYERS, name="VGG-19 ImageNet")
+
+
+GRAM_LAYERS = ("relu1_1", "relu2_1", "relu3_1", "relu4_1", "relu5_1")
+"""Gatys et al.'s style layers (and the perceptual judge's)."""
+
 
 def _check_sizes(out: Tensor, content: Tensor, style: Tensor | None = None) -> None:
     """The output at the content's size; content (and style) batches of the output's size or 1."""
@@ -201,4 +230,4 @@ def _check_sizes(out: Tensor, content: Tensor, style: Tensor | None = None) -> N
         )
 
 
-__all__ = ["Judge", "QualityScore"]
+__all__ = ["GRAM_LAYERS", "Judge", "QualityScore"]

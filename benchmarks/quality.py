@@ -231,8 +231,11 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     shared = _shared()
     cd16x = shared / "weights" / "cd16x"
     torch.set_num_threads(args.threads or torch.get_num_threads())
-    e5 = VGGEncoder.from_cd16x_checkpoint(cd16x / "e5.pth")  # to relu5_1: Gatys uses it whole
-    judge = Judge(e5, name="cd16x e5")
+    if args.judge == "vgg19":
+        judge = Judge.vgg19()  # the bundled ImageNet VGG-19: no method here stylises with it (Gatys optimises on it)
+    else:
+        e5 = VGGEncoder.from_cd16x_checkpoint(cd16x / "e5.pth")
+        judge = Judge(e5, name="cd16x e5")
     dtype = resolve_dtype(args.dtype, torch.device("cpu"))
 
     decoders = decoder_specs(args, cd16x)
@@ -260,8 +263,8 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
         methods.append(
             Method(
                 "gatys",
-                f"Gatys et al. optimisation on cd16x e5 (also the judge's encoder), {args.gatys_steps} steps",
-                lambda c, s: gatys(c, s, encoder=e5, steps=args.gatys_steps, progress=False),
+                f"Gatys et al. optimisation (preset {args.gatys_preset}), {args.gatys_steps} L-BFGS steps",
+                lambda c, s: gatys(c, s, preset=args.gatys_preset, steps=args.gatys_steps, progress=False),
                 {"steps": args.gatys_steps},
                 max_pairs=args.gatys_pairs,
             )
@@ -407,8 +410,16 @@ def main(argv: list[str] | None = None) -> None:
     p.add_argument("--size", type=int, default=512, help="shorter side of content and style, px (default 512)")
     p.add_argument("--limit-contents", type=int, default=None, help="use only the first N contents")
     p.add_argument("--limit-styles", type=int, default=None, help="use only the first N styles")
-    p.add_argument("--gatys-pairs", type=int, default=0, help="also run Gatys (e5) on the first N pairs")
+    p.add_argument("--gatys-pairs", type=int, default=0, help="also run Gatys et al. on the first N pairs")
     p.add_argument("--gatys-steps", type=int, default=300)
+    p.add_argument("--gatys-preset", default="gatys2016", help="gatys2016 (the ImageNet VGG-19, default) or fast (e5)")
+    p.add_argument(
+        "--judge",
+        choices=("e5", "vgg19"),
+        default="e5",
+        help="the measuring network: cd16x e5 (default) or the bundled ImageNet VGG-19 (content relu4_2, "
+        "style relu1_1..relu5_1)",
+    )
     p.add_argument("--sheet-pairs", type=int, default=6, help="pairs (rows) in the contact sheet (default 6)")
     p.add_argument("--threads", type=int, default=None)
     p.add_argument("--dtype", default=None, help="stylisation precision: float32 (default), bfloat16 or auto")

@@ -13,7 +13,7 @@ from torch import Tensor
 from ..engine.runtime import resolve_device
 from ..errors import InputError
 from ..image import save_animation, save_image
-from ..optimization import DEFAULT_CONTENT_LAYERS, resolve_encoder
+from ..optimization import DEFAULT_CONTENT_LAYERS, PRESETS, resolve_encoder
 from ..optimization import gatys as optimize_image
 from ._options import EXIT_OK, add_device_option, check_image_suffix, floats, ints, require_files
 
@@ -45,9 +45,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("style", nargs="+", help="style image file(s); several are blended (see --style-weights)")
     p.add_argument("-o", "--out", required=True, help="output image file (.png, .jpg ...)")
     p.add_argument(
+        "--preset",
+        choices=sorted(PRESETS),
+        help="gatys2016 (default: the bundled ImageNet VGG-19, as Gatys et al. 2016) or fast (the bundled cd16x e5)",
+    )
+    p.add_argument(
         "--encoder",
-        help="checkpoint file (cd16x e5.pth, vgg_normalised.pth, torchvision vgg16/vgg19-*.pth) or registry name, "
-        "Hub repo or folder (default: vgg19-adain)",
+        help="checkpoint file (cd16x e5.pth, vgg_normalised.pth, torchvision vgg16/vgg19-*.pth) or registry name "
+        "(vgg19-imagenet, cd16x-e5 ...), Hub repo or folder (default: the preset's)",
     )
     p.add_argument("--steps", type=ints, default=[300], help="L-BFGS/Adam steps, or one count per scale (default 300)")
     p.add_argument("--size", type=int, default=512, help="content shorter side in px (default 512; 0 keeps it)")
@@ -108,7 +113,8 @@ def run(args: argparse.Namespace) -> int:
             save_image(image[0], path)
             written.append(str(path))
 
-    encoder = resolve_encoder(args.encoder).to(device)
+    preset = PRESETS[args.preset or "gatys2016"]
+    encoder = resolve_encoder(args.encoder or preset.encoder).to(device)
     last: dict[str, float] = {}
     t0 = time.perf_counter()
     result = optimize_image(

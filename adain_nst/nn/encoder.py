@@ -13,7 +13,9 @@ from torch import Tensor, nn
 from .._checks import check_layers
 from ..architecture import EncoderConfig, encoder_ops, input_affine
 from ..pretrained import formats, hub
+from ..pretrained.bundled import bundled_path
 from ..pretrained.folder import read_encoder_file
+from ..pretrained.registry import ENCODER_WEIGHTS
 from ._load import load_strict
 
 
@@ -127,11 +129,17 @@ class VGGEncoder(nn.Module):
     def from_pretrained(
         cls, name_or_path: str | os.PathLike[str], *, device: str | torch.device | None = None, **hub_kwargs: Any
     ) -> VGGEncoder:
-        """Encoder of a registered model, Hub repo or local folder; fetches only the encoder.
+        """Encoder of a registered encoder or model, Hub repo or local folder; fetches only the encoder.
 
-        ``hub_kwargs``: ``revision``, ``cache_dir``, ``local_files_only``, ``force_download``,
-        ``token`` (see :class:`adain_nst.pretrained.hub.HubOptions`).
+        Registered encoder files bundled with the package (``"vgg19-imagenet"``, ``"cd16x-e1"`` ..
+        ``"cd16x-e5"``; see ``adain_nst.pretrained.registry.ENCODER_WEIGHTS``) load from it, never
+        from the network. ``hub_kwargs``: ``revision``, ``cache_dir``, ``local_files_only``,
+        ``force_download``, ``token`` (see :class:`adain_nst.pretrained.hub.HubOptions`).
         """
+        weights = ENCODER_WEIGHTS.get(str(name_or_path))
+        if weights is not None and weights.bundled and not hub_kwargs:
+            encoder = cls.from_checkpoint(bundled_path(weights.file))
+            return encoder.to(device) if device is not None else encoder
         paths, config = hub.fetch_model_files(name_or_path, ("encoder",), **hub_kwargs)
         sd = read_encoder_file(paths["encoder"], config.encoder)
         encoder = cls.from_state_dict(config.encoder, sd, str(paths["encoder"]))

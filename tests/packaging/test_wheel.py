@@ -29,4 +29,5 @@ def test_wheel_contains_weights_samples_and_licences(tmp_path: Path) -> None:
     assert "adain_nst/samples/README.md" in names
     assert sum(n.startswith("adain_nst/samples/") and n.endswith(".jpg") for n in names) == 7
     assert any(n.endswith(".dist-info/licenses/LICENSE") for n in names)
-    assert wheel.stat().st_size < 8_000_000  # the weights are float16: the wheel stays small
+    # cd16x in float16 (4.6 MB) and the ImageNet VGG-19 to relu5_1 in 8 bits (13 MB): no float32 copies
+    assert wheel.stat().st_size < 22_000_000

@@ -11,7 +11,7 @@ import pytest
 import torch
 
 import adain_nst
-from adain_nst import AdaINModel, ChecksumError, WeightsNotFoundError, samples
+from adain_nst import AdaINModel, ChecksumError, EncoderConfig, WeightsNotFoundError, samples
 from adain_nst._io import sha256_file
 from adain_nst.optimization import resolve_encoder
 from adain_nst.pretrained import bundled, hub, registry
@@ -51,9 +51,11 @@ def test_default_model_is_bundled_and_loads_offline(no_network: list[str]) -> No
     assert no_network == []
 
 
-def test_gatys_default_encoder_is_bundled(no_network: list[str]) -> None:
+def test_gatys_default_encoder_is_the_bundled_imagenet_vgg19(no_network: list[str]) -> None:
     encoder = resolve_encoder(None)
-    assert encoder.config.last_layer == "relu5_1" and encoder.config.widths == (16, 32, 64, 128, 128)
+    assert encoder.config == EncoderConfig(widths=(64, 128, 256, 512, 512), last_layer="relu5_1", variant="caffe")
+    fast = resolve_encoder("cd16x-e5")
+    assert fast.config.last_layer == "relu5_1" and fast.config.widths == (16, 32, 64, 128, 128)
     assert no_network == []
 
 
