@@ -19,6 +19,7 @@ from .errors import (
     ConfigError,
     DeviceError,
     ImageReadError,
+    ImageTooLargeError,
     InputError,
     WeightsNotFoundError,
 )
@@ -53,6 +54,7 @@ __all__ = [
     "EncoderConfig",
     "GatysLoss",
     "ImageReadError",
+    "ImageTooLargeError",
     "InputError",
     "MultiLevelModel",
     "VGGEncoder",

@@ -19,10 +19,14 @@ def atomic_write(path: str | os.PathLike[str], write: Callable[[IO[bytes]], Any]
     """
     final = Path(path)
     final.parent.mkdir(parents=True, exist_ok=True)
+    if final.is_dir():
+        raise IsADirectoryError(f"{final} is a folder; give a file name")
     tmp = final.with_name(f".{final.name}.{os.getpid()}.{secrets.token_hex(4)}.tmp")
-    # O_EXCL keeps the name ours; mode 0o666 lets the umask decide, as open() would.
-    fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
     try:
+        # O_EXCL keeps the (random) name ours; mode 0o666 lets the umask decide, as open() would.
+        # Created inside the try: an exception raised by a signal handler (SIGINT, and SIGTERM
+        # in the CLI) right after the open still removes it.
+        fd = os.open(tmp, os.O_WRONLY | os.O_CREAT | os.O_EXCL, 0o666)
         with os.fdopen(fd, "wb") as f:
             write(f)
         os.replace(tmp, final)

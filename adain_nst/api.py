@@ -9,11 +9,12 @@ from typing import Any
 
 import torch
 
-from .engine.runtime import resolve_device
+from .engine.runtime import resolve_device, resolve_dtype
 from .errors import InputError
 from .image import ImageLike
 from .model import AdaINModel
 from .multilevel import MultiLevelModel
+from .pipeline import check_call_options
 from .pretrained import registry
 
 Model = AdaINModel | MultiLevelModel
@@ -85,17 +86,23 @@ def model_from_files(
     decoder: str | os.PathLike[str],
     *,
     device: str | torch.device | None = None,
+    check_pairing: bool = True,
 ) -> AdaINModel:
     """Model from an encoder and a decoder file in any supported layout.
 
     Layouts: pytorch-AdaIN ``vgg_normalised.pth`` / ``decoder.pth``, cd16x ``e4.pth`` /
     ``d4.pth``, our ``.safetensors``, a training ``checkpoint.pt`` for the decoder, or a
     ``save_pretrained`` folder for either (its encoder or decoder is used).
+
+    ``check_pairing``: files that do not belong together (e.g. the cd16x ``e5.pth`` with the
+    relu4_1 ``d4.pth``) raise :class:`~adain_nst.errors.ConfigError` naming the ones that do
+    (see :mod:`adain_nst.pretrained.pairing`); ``False`` loads them anyway.
     """
+    dev = resolve_device(device) if device is not None else None  # an unavailable device: before any read
     enc_src = _part_file(encoder, "encoder")
     dec_src = _part_file(decoder, "decoder")
-    model = AdaINModel.from_checkpoints(enc_src, dec_src)
-    return model.to(resolve_device(device)) if device is not None else model
+    model = AdaINModel.from_checkpoints(enc_src, dec_src, check_pairing=check_pairing)
+    return model.to(dev) if dev is not None else model
 
 
 def _part_file(path: str | os.PathLike[str], part: str) -> Path:
@@ -146,6 +153,18 @@ def stylize(
     Returns:
         The same kind as ``content`` (a path gives a PIL image), values in [0, 1].
     """
+    # Everything that needs no model is checked before one loads (types strict).
+    check_call_options(
+        alpha,
+        level_alpha=level_alpha,
+        style_weights=style_weights,
+        n_styles=len(style) if isinstance(style, (list, tuple)) else 1,
+        preserve_color=preserve_color,
+        content_size=content_size,
+        style_size=style_size,
+    )
+    if not isinstance(model, (AdaINModel, MultiLevelModel)):
+        resolve_dtype(dtype, resolve_device(device))
     net = get_model(model, device=device)
     multi = {"levels": levels, "level_alpha": level_alpha} if isinstance(net, MultiLevelModel) else {}
     if not multi and (levels is not None or level_alpha is not None):

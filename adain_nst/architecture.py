@@ -296,6 +296,35 @@ def receptive_field(ops: list[Op]) -> int:
     return math.ceil(rf)
 
 
+def runs_at(ops: list[Op], height: int, width: int | None = None) -> bool:
+    """Whether ``ops`` run on a ``height x width`` input (square if ``width`` is None) and leave
+    features with a variance (at least 2 values per channel).
+
+    A reflection-padded conv needs >= 2 px per side (the pad must be smaller than the map); a
+    floor pool of 1 px leaves none.
+    """
+    h, w = height, height if width is None else width
+    for op in ops:
+        if min(h, w) < 1 or (op.kind == "conv" and op.padding == "reflect" and min(h, w) < 2):
+            return False
+        if op.kind in ("pool", "up"):
+            h, w = output_size([op], h, w)
+    return min(h, w) >= 1 and h * w >= 2
+
+
+def min_input_side(ops: list[Op], *, multiple: int = 1) -> int:
+    """The smallest side (px) on which ``ops`` run for every aspect ratio (:func:`runs_at` of a square),
+    for inputs padded to a ``multiple`` first.
+
+    For a normalised VGG cut at ``relu{k}_1`` with the input padded to its stride (``2 ** (k-1)``)
+    this is ``stride + 1``: 9 px for relu4_1, 17 px for relu5_1.
+    """
+    side = 1
+    while not runs_at(ops, side + (-side) % multiple):
+        side += 1
+    return side
+
+
 @dataclass(frozen=True)
 class ConvCost:
     """One convolution's cost. ``flops`` = 2 x multiply-adds (bias, ReLU, pools not counted)."""
@@ -371,8 +400,10 @@ __all__ = [
     "flops",
     "input_affine",
     "layer_names",
+    "min_input_side",
     "output_size",
     "receptive_field",
+    "runs_at",
     "sequential_indices",
     "stride",
 ]

@@ -4,6 +4,7 @@ Every error subclasses the Python built-in it means, so ``except ValueError`` or
 ``except FileNotFoundError`` in user code keeps working:
 
 * :class:`InputError` (``ValueError``): an argument, image or tensor the caller passed is unusable;
+* :class:`ImageTooLargeError` (an :class:`InputError`): an image declares more pixels than the limit;
 * :class:`ImageReadError` (``OSError``): an *image file* is missing, unreadable or truncated;
 * :class:`CheckpointError` (``OSError``): a *weights file* is missing, unreadable or truncated;
 * :class:`ConfigError` (``ValueError``): a config or state dict does not describe a model we can build;
@@ -21,6 +22,10 @@ class AdainNSTError(Exception):
 
 class InputError(AdainNSTError, ValueError):
     """An image, tensor or option passed by the user is unusable (shape, dtype, range, NaN...)."""
+
+
+class ImageTooLargeError(InputError):
+    """An image declares more pixels than :data:`adain_nst.image.MAX_PIXELS` (checked from its header)."""
 
 
 class ImageReadError(AdainNSTError, OSError):
@@ -54,6 +59,7 @@ __all__ = [
     "ConfigError",
     "DeviceError",
     "ImageReadError",
+    "ImageTooLargeError",
     "InputError",
     "WeightsNotFoundError",
 ]

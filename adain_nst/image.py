@@ -8,11 +8,16 @@ images, numpy arrays (HWC or HW; uint8, uint16 or float in [0, 1]) or tensors
 
 from __future__ import annotations
 
+import contextlib
+import math
 import os
-from collections.abc import Sequence
+import threading
+import warnings
+from collections import Counter
+from collections.abc import Iterator, Sequence
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any
+from typing import Any, Literal
 
 import numpy as np
 import torch
@@ -20,12 +25,27 @@ import torch.nn.functional as F
 from PIL import Image, ImageOps, UnidentifiedImageError
 from torch import Tensor
 
+from ._checks import check_positive_int
 from ._io import atomic_write
-from .errors import ImageReadError, InputError
+from .errors import ImageReadError, ImageTooLargeError, InputError
 
 ImageLike = str | os.PathLike | Image.Image | np.ndarray | Tensor
 
 IMAGE_SUFFIXES = (".jpg", ".jpeg", ".png", ".bmp", ".webp", ".tif", ".tiff")
+
+MAX_PIXELS: int | None = 200_000_000
+"""Largest image (width x height, in pixels) read from a file or PIL image; bigger ones raise
+:class:`~adain_nst.errors.ImageTooLargeError` from their header, before any decoding.
+
+The override: ``adain_nst.image.MAX_PIXELS = 400_000_000`` (or ``None``: no limit) for the
+process, or ``max_pixels=`` of :func:`load_image` / :func:`to_tensor` for one call. While
+adain_nst opens a file this limit replaces Pillow's (``PIL.Image.MAX_IMAGE_PIXELS``).
+"""
+
+PixelLimit = int | None | Literal["default"]
+
+# Pillow's bomb check reads one global; it is swapped for ours around each open (see _open).
+_PIL_LIMIT_LOCK = threading.Lock()
 
 # Float inputs may carry rounding noise just outside [0, 1]; anything further out is
 # almost always a 0-255 image or a normalised (mean/std) tensor passed by mistake.
@@ -43,50 +63,187 @@ class ImageKind:
     device: torch.device | None = None
 
 
-def load_image(path: str | os.PathLike[str]) -> Image.Image:
-    """Open an image file as an RGB PIL image.
+def check_pixels(width: int, height: int, what: str, max_pixels: PixelLimit = "default") -> None:
+    """Refuse an image whose declared ``width x height`` exceeds the pixel limit (see :data:`MAX_PIXELS`)."""
+    limit = MAX_PIXELS if max_pixels == "default" else max_pixels
+    if limit is None:
+        return
+    if isinstance(limit, bool) or not isinstance(limit, int) or limit < 1:
+        raise InputError(f"max_pixels must be a positive integer or None, got {limit!r}")
+    if width * height > limit:
+        raise ImageTooLargeError(
+            f"{what} is {width}x{height} px ({_amount(width * height)}), above the {_amount(limit)} limit: "
+            "use a smaller image, or raise the limit with adain_nst.image.MAX_PIXELS = N "
+            "(None: no limit) or max_pixels=N"
+        )
 
-    EXIF orientation is applied; transparency is composited on white; grayscale,
-    palette, CMYK and 16-bit images are converted. Raises :class:`ImageReadError`
-    for a missing, unreadable, truncated or empty file.
-    """
+
+def _amount(pixels: int) -> str:
+    return f"{pixels / 1e6:.0f} MP" if pixels >= 10**6 else f"{pixels} pixels"
+
+
+@contextlib.contextmanager
+def _pillow_limit_off() -> Iterator[None]:
+    """Pillow's decompression-bomb check off (ours, :func:`check_pixels`, runs on the header instead)."""
+    with _PIL_LIMIT_LOCK, warnings.catch_warnings():
+        warnings.simplefilter("ignore", Image.DecompressionBombWarning)
+        saved = Image.MAX_IMAGE_PIXELS
+        Image.MAX_IMAGE_PIXELS = None
+        try:
+            yield
+        finally:
+            Image.MAX_IMAGE_PIXELS = saved
+
+
+def _open(path: str | os.PathLike[str], max_pixels: PixelLimit) -> Image.Image:
+    """The file opened lazily (only its header is read), its declared size checked."""
     p = Path(path)
     if not p.exists():
         raise ImageReadError(f"image file not found: {p}")
     if p.is_dir():
         raise ImageReadError(f"expected an image file, got a directory: {p}")
     try:
-        with Image.open(p) as im:
-            im.load()
-            return to_rgb(im)
+        with _pillow_limit_off():
+            im = Image.open(p)
     except UnidentifiedImageError:
         raise ImageReadError(f"not an image file (or a format Pillow cannot read): {p}") from None
+    except Image.DecompressionBombError as exc:
+        raise ImageTooLargeError(f"image {p} is too large: {exc}") from None
     except (OSError, SyntaxError, ValueError) as exc:
         raise ImageReadError(f"cannot read image {p} (truncated or corrupt?): {exc}") from None
+    try:
+        if im.width == 0 or im.height == 0:
+            raise ImageReadError(f"image {p} has 0 pixels ({im.width}x{im.height})")
+        check_pixels(im.width, im.height, f"image {p}", max_pixels)
+    except BaseException:
+        im.close()
+        raise
+    return im
+
+
+def image_size(path: str | os.PathLike[str], *, max_pixels: PixelLimit = "default") -> tuple[int, int]:
+    """``(width, height)`` of an image file as displayed (EXIF rotation applied), from its header only."""
+    with _open(path, max_pixels) as im:
+        return _display_size(im)
+
+
+def _orientation(im: Image.Image) -> int:
+    """The EXIF orientation tag (1: upright; 5..8 swap width and height)."""
+    try:
+        return int(im.getexif().get(0x0112, 1))
+    except Exception:  # a broken EXIF block: exif_transpose will not rotate either
+        return 1
+
+
+def _display_size(im: Image.Image) -> tuple[int, int]:
+    return (im.height, im.width) if _orientation(im) in (5, 6, 7, 8) else (im.width, im.height)
+
+
+def load_image(
+    path: str | os.PathLike[str], *, size: int | None = None, max_pixels: PixelLimit = "default"
+) -> Image.Image:
+    """Open an image file as an RGB PIL image.
+
+    EXIF orientation is applied; transparency is composited on white; grayscale,
+    palette, CMYK and 16-bit images are converted. Of an animation or a multi-page file the
+    first frame is used, with a warning.
+
+    Args:
+        path: the file.
+        size: the shorter side the caller will resize to: the file is then decoded at a
+            reduced resolution where that is cheap (JPEG DCT scaling, then an integer box
+            reduction), keeping the shorter side at least ``2 * size`` px, so a 12000 px photo
+            asked at 512 px never exists at full size in memory. The exact resize is the
+            caller's (:func:`to_tensor` with ``size=`` does it).
+        max_pixels: the pixel limit (default :data:`MAX_PIXELS`, 200 MP), checked from the
+            header before decoding; ``None`` for none.
+
+    Raises:
+        ImageReadError: a missing, unreadable, truncated or empty file.
+        ImageTooLargeError: the header declares more than ``max_pixels`` pixels.
+    """
+    return _read(path, size, max_pixels)[0]
+
+
+def _read(
+    path: str | os.PathLike[str], size: int | None, max_pixels: PixelLimit
+) -> tuple[Image.Image, tuple[int, int]]:
+    """The RGB image (reduced for ``size``) and the file's full display size ``(width, height)``."""
+    if size is not None:
+        size = check_positive_int(size, "size")
+    p = Path(path)
+    with _open(p, max_pixels) as im:
+        full = _display_size(im)
+        frames = getattr(im, "n_frames", 1)
+        if frames > 1:
+            warnings.warn(
+                f"{p} holds {frames} frames (an animation or a multi-page file): only the first is used",
+                UserWarning,
+                stacklevel=4,
+            )
+        try:
+            if size is not None and min(im.size) >= 4 * size:
+                scale = 2 * size / min(im.size)
+                im.draft(None, (math.ceil(im.width * scale), math.ceil(im.height * scale)))  # JPEG only
+            im.load()
+            rgb = to_rgb(im)
+        except InputError:
+            raise
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(f"cannot read image {p} (truncated or corrupt?): {exc}") from None
+    if size is not None and (factor := min(rgb.size) // (2 * size)) >= 2:
+        rgb = rgb.reduce(factor)  # a box filter over factor x factor blocks: cheap and alias-free
+    return rgb, full
 
 
 def list_images(directory: str | os.PathLike[str], *, recursive: bool = False, what: str = "") -> list[Path]:
     """Image files (by suffix, see ``IMAGE_SUFFIXES``) in ``directory``, sorted.
 
-    Raises :class:`InputError` if ``directory`` is not a folder or holds no images;
-    ``what`` (e.g. ``"style"``) names the images in that message.
+    Hidden files and folders (names starting with ``.``, such as macOS's AppleDouble
+    ``._photo.jpg``) are skipped. Raises :class:`InputError` if ``directory`` is not a folder
+    or holds no images; ``what`` (e.g. ``"style"``) names the images in that message.
     """
     d = Path(directory)
     if not d.is_dir():
         raise InputError(f"not a directory: {d}")
     candidates = d.rglob("*") if recursive else d.iterdir()
-    files = sorted(p for p in candidates if p.suffix.lower() in IMAGE_SUFFIXES and p.is_file())
+    files = sorted(
+        p
+        for p in candidates
+        if p.suffix.lower() in IMAGE_SUFFIXES
+        and not any(part.startswith(".") for part in p.relative_to(d).parts)
+        and p.is_file()
+    )
     if not files:
         kind = f"{what} images" if what else "images"
         raise InputError(f"no {kind} ({', '.join(IMAGE_SUFFIXES)}) found in directory {d}")
     return files
 
 
+def output_stems(paths: Sequence[Path]) -> list[str]:
+    """A distinct name per input path, for naming outputs after inputs (``<content>_<style>.png``).
+
+    The stem (``photo`` for ``photo.jpg``); where stems collide (``pic.jpg`` and ``pic.png``,
+    compared case-insensitively as macOS and Windows file systems do) each of those keeps its
+    suffix: ``pic_jpg``, ``pic_png``. Names that still collide (``pic.JPG`` and ``pic.jpg``)
+    raise :class:`InputError` naming both files, before any work.
+    """
+    counts = Counter(p.stem.casefold() for p in paths)
+    names = [p.stem if counts[p.stem.casefold()] == 1 else f"{p.stem}_{p.suffix.lstrip('.')}" for p in paths]
+    seen: dict[str, Path] = {}
+    for path, name in zip(paths, names, strict=True):
+        other = seen.setdefault(name.casefold(), path)
+        if other != path:
+            raise InputError(f"{other} and {path} would give outputs of the same name ({name!r}): rename one of them")
+    return names
+
+
 def to_rgb(im: Image.Image) -> Image.Image:
     """Convert any PIL image to 8-bit RGB (EXIF-rotated, transparency on white)."""
     if im.width == 0 or im.height == 0:
         raise InputError(f"image has 0 pixels ({im.width}x{im.height})")
-    im = ImageOps.exif_transpose(im) or im
+    if _orientation(im) != 1:  # exif_transpose copies even an upright image: only call it when needed
+        im = ImageOps.exif_transpose(im) or im
     if im.mode in ("I;16", "I;16B", "I;16L", "I;16N", "I"):
         arr = np.asarray(im, dtype=np.float64)
         scale = 65535.0 if im.mode.startswith("I;16") or arr.max() > 255 else 255.0
@@ -117,6 +274,8 @@ def _numpy_to_tensor(arr: np.ndarray, name: str) -> Tensor:
         arr = arr[:, :, None]
     if arr.ndim != 3 or arr.shape[2] not in (1, 3, 4):
         raise InputError(f"{name}: numpy images must be HxW or HxWxC with C in (1, 3, 4), got shape {arr.shape}")
+    if arr.size == 0:
+        raise InputError(f"{name} has 0 pixels (shape {arr.shape})")
     if arr.dtype == np.uint8:
         x = torch.from_numpy(np.array(arr, copy=True)).float() / 255.0
     elif arr.dtype == np.uint16:
@@ -142,6 +301,8 @@ def _tensor_to_tensor(t: Tensor, name: str) -> Tensor:
         x = x.expand(-1, 3, -1, -1)
     if x.shape[1] != 3:
         raise InputError(f"{name}: expected 3 (RGB) or 1 channel(s) in dim 1, got shape {tuple(t.shape)}")
+    if x.numel() == 0:
+        raise InputError(f"{name} has 0 pixels (shape {tuple(t.shape)})")
     if x.dtype == torch.uint8:
         x = x.float() / 255.0
     elif x.is_floating_point():
@@ -152,17 +313,27 @@ def _tensor_to_tensor(t: Tensor, name: str) -> Tensor:
     return x
 
 
-def to_tensor(image: ImageLike, name: str = "image") -> tuple[Tensor, ImageKind]:
+def to_tensor(
+    image: ImageLike, name: str = "image", *, size: int | None = None, max_pixels: PixelLimit = "default"
+) -> tuple[Tensor, ImageKind]:
     """Convert a path, PIL image, numpy array or tensor to ``(B, 3, H, W)`` float32 in [0, 1].
 
     Returns the tensor and an :class:`ImageKind` that :func:`from_tensor` uses to give the
-    result back in the same form. ``name`` is used in error messages.
+    result back in the same form. ``name`` is used in error messages. ``size``: resize so the
+    shorter side has this many px (as :func:`resize_shorter`; a file is decoded reduced first,
+    see :func:`load_image`). ``max_pixels``: the limit for files and PIL images (default
+    :data:`MAX_PIXELS`).
     """
+    if size is not None:
+        size = check_positive_int(size, f"{name} size")
+    target: tuple[int, int] | None = None
     if isinstance(image, (str, os.PathLike)):
-        pil = load_image(image)
+        pil, (w, h) = _read(image, size, max_pixels)
+        target = None if size is None else shorter_side_dims(h, w, size)
         kind = ImageKind("pil")
         x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
     elif isinstance(image, Image.Image):
+        check_pixels(image.width, image.height, name, max_pixels)
         pil = to_rgb(image)
         kind = ImageKind("pil")
         x = torch.from_numpy(np.asarray(pil).copy()).permute(2, 0, 1).unsqueeze(0).float() / 255.0
@@ -178,6 +349,8 @@ def to_tensor(image: ImageLike, name: str = "image") -> tuple[Tensor, ImageKind]
         )
     if x.shape[-1] == 0 or x.shape[-2] == 0 or x.shape[0] == 0:
         raise InputError(f"{name} has 0 pixels (shape {tuple(x.shape)})")
+    if size is not None:
+        x = _resize_to(x, target or shorter_side_dims(*x.shape[-2:], size))
     return x, kind
 
 
@@ -203,37 +376,61 @@ def from_tensor(x: Tensor, kind: ImageKind) -> Any:
     return Image.fromarray((arr * 255.0 + 0.5).astype(np.uint8), mode="RGB")
 
 
-def resize_shorter(x: Tensor, size: int | None) -> Tensor:
-    """Resize ``(B, C, H, W)`` so the shorter side is ``size`` px (bicubic, antialiased)."""
+def shorter_side_dims(height: int, width: int, size: int) -> tuple[int, int]:
+    """``(new_height, new_width)`` that give the shorter side ``size`` px at the same aspect ratio."""
+    scale = int(size) / min(height, width)
+    return max(1, round(height * scale)), max(1, round(width * scale))
+
+
+def _resize_to(x: Tensor, dims: tuple[int, int]) -> Tensor:
+    if tuple(x.shape[-2:]) == dims:
+        return x
+    return F.interpolate(x, size=dims, mode="bicubic", align_corners=False, antialias=True).clamp_(0.0, 1.0)
+
+
+def resize_shorter(x: Tensor, size: int | None, *, minimum: int = 16) -> Tensor:
+    """Resize ``(B, C, H, W)`` so the shorter side is ``size`` px (bicubic, antialiased).
+
+    ``size`` must be an integer >= ``minimum`` (the model checks its own minimum; see
+    :func:`adain_nst.pipeline.min_side`).
+    """
     if size is None:
         return x
-    if int(size) < 16:
-        raise InputError(f"size must be at least 16 px, got {size}")
-    h, w = x.shape[-2:]
-    scale = int(size) / min(h, w)
-    new = (max(1, round(h * scale)), max(1, round(w * scale)))
-    if new == (h, w):
-        return x
-    return F.interpolate(x, size=new, mode="bicubic", align_corners=False, antialias=True).clamp_(0.0, 1.0)
+    if isinstance(size, bool) or not isinstance(size, (int, np.integer)):
+        raise InputError(f"size must be an integer, got {size!r}")
+    if int(size) < minimum:
+        raise InputError(f"size must be at least {minimum} px, got {size}")
+    return _resize_to(x, shorter_side_dims(*x.shape[-2:], int(size)))
 
 
 def save_image(image: Image.Image | Tensor | np.ndarray, path: str | os.PathLike[str], **save_kwargs: Any) -> Path:
     """Write an image atomically: to a temp file in the same folder, then rename.
 
-    A crash or a bad format never leaves a half-written file at ``path``. Tensors must be
-    ``(3, H, W)`` or ``(1, 3, H, W)`` in [0, 1] (clamped). The format follows the suffix.
+    A crash, Ctrl-C or a bad format never leaves a half-written file at ``path``. Tensors and
+    arrays are validated as :func:`adain_nst.stylize` validates its inputs (:func:`to_tensor`):
+    ``(3, H, W)`` / ``(1, 3, H, W)`` tensors and ``HxW`` / ``HxWxC`` arrays, floats in [0, 1]
+    (a 0-255 float tensor is refused with the hint to divide by 255), uint8/uint16 as they are.
+    The format follows the suffix; a folder or an unknown suffix raises :class:`InputError`.
     """
+    if (isinstance(path, str) and path.endswith(("/", os.sep))) or Path(path).is_dir():
+        raise InputError(f"{path} is a folder: give a file name, e.g. {Path(path) / 'stylized.png'}")
     path = Path(path)
-    if isinstance(image, (Tensor, np.ndarray)):
-        x, _ = to_tensor(image if isinstance(image, np.ndarray) else image.detach().cpu().clamp(0, 1), "image")
-        image = from_tensor(x, ImageKind("pil"))
-    if not isinstance(image, Image.Image):
-        raise InputError(f"save_image expects a PIL image, tensor or numpy array, got {type(image).__name__}")
     try:
         fmt = Image.registered_extensions()[path.suffix.lower()]
     except KeyError:
         raise InputError(f"unknown image format for {path} (use a suffix such as .png or .jpg)") from None
-    return atomic_write(path, lambda f: image.save(f, format=fmt, **save_kwargs))
+    if isinstance(image, (Tensor, np.ndarray)):
+        data = image.detach().cpu() if isinstance(image, Tensor) else image
+        x, _ = to_tensor(data, "the image to save")
+        if x.shape[0] != 1:
+            raise InputError(f"save_image writes one image; got a batch of {x.shape[0]} (save each x[i])")
+        image = from_tensor(x, ImageKind("pil"))
+    if not isinstance(image, Image.Image):
+        raise InputError(f"save_image expects a PIL image, tensor or numpy array, got {type(image).__name__}")
+    if image.width == 0 or image.height == 0:
+        raise InputError(f"the image to save has 0 pixels ({image.width}x{image.height})")
+    pil = image
+    return atomic_write(path, lambda f: pil.save(f, format=fmt, **save_kwargs))
 
 
 def save_animation(
@@ -273,3 +470,23 @@ def save_animation(
             fh, format="GIF", save_all=True, append_images=images[1:], duration=durations, loop=0, optimize=False
         ),
     )
+
+
+__all__ = [
+    "IMAGE_SUFFIXES",
+    "MAX_PIXELS",
+    "ImageKind",
+    "ImageLike",
+    "check_pixels",
+    "from_tensor",
+    "image_size",
+    "list_images",
+    "load_image",
+    "output_stems",
+    "resize_shorter",
+    "save_animation",
+    "save_image",
+    "shorter_side_dims",
+    "to_rgb",
+    "to_tensor",
+]

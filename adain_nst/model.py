@@ -19,7 +19,7 @@ from .image import ImageLike
 from .nn.decoder import Decoder
 from .nn.encoder import VGGEncoder
 from .nn.transforms import adain_target, check_transform
-from .pretrained import formats, hub
+from .pretrained import formats, hub, pairing
 from .pretrained.folder import ModelConfig, read_decoder_file, read_encoder_file, write_model_folder
 
 StyleInput = Tensor | Sequence[Tensor]
@@ -134,10 +134,15 @@ class AdaINModel(nn.Module):
         alpha = check_alpha(alpha)
         mode = check_color_mode(preserve_color)
         check_image_batch(content, "content")
+        cascade = self.cascade()
+        pipeline.check_min_side(cascade, *content.shape[-2:], "content")
         if style_feats is None:
             if style is None:
                 raise InputError("pass style images or precomputed style_feats")
             styles = [style] if isinstance(style, Tensor) else list(style)
+            for i, s in enumerate(styles):
+                shape = check_image_batch(s, f"style {i}").shape
+                pipeline.check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
             if mode == "coral":
                 styles = [coral(s, content) for s in styles]
             style_feats = self.encode_style(styles)
@@ -282,31 +287,72 @@ class AdaINModel(nn.Module):
     # -- constructors ----------------------------------------------------------------------------------
     @classmethod
     def from_checkpoints(
-        cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike, *, eps: float = 1e-5
+        cls,
+        encoder: formats.CheckpointLike,
+        decoder: formats.CheckpointLike,
+        *,
+        eps: float = 1e-5,
+        check_pairing: bool = True,
     ) -> AdaINModel:
         """Model from an encoder and a decoder checkpoint in any layout of :mod:`adain_nst.pretrained.formats`.
 
-        The encoder is cut at the decoder's level.
+        The encoder is cut at the decoder's level. ``check_pairing``: refuse files that do not
+        belong together (:mod:`adain_nst.pretrained.pairing`: e.g. the cd16x ``e5`` with the
+        relu4_1 decoder, which runs but gives a wrong image) with a
+        :class:`~adain_nst.errors.ConfigError` naming the files that do; ``False`` skips the check.
         """
-        dec = Decoder.from_checkpoint(decoder)
-        enc = VGGEncoder.from_checkpoint(encoder, last_layer=dec.level)
+        return cls._from_files(encoder, decoder, None, eps=eps, check_pairing=check_pairing)
+
+    @classmethod
+    def _from_files(
+        cls,
+        encoder: formats.CheckpointLike,
+        decoder: formats.CheckpointLike,
+        layout: str | None,
+        *,
+        eps: float = 1e-5,
+        check_pairing: bool = True,
+    ) -> AdaINModel:
+        enc_what, dec_what = formats.describe(encoder, "encoder"), formats.describe(decoder, "decoder")
+        dec_config, dec_state, dec_meta = formats.read_decoder_with_metadata(decoder, layout=layout)
+        enc_config, enc_state = formats.read_encoder(encoder, layout=layout)  # as stored, not cut
+        if check_pairing:
+            pairing.check_pairing(
+                enc_config,
+                dec_config,
+                encoder_state=enc_state,
+                decoder_metadata=dec_meta,
+                encoder_name=str(encoder) if isinstance(encoder, (str, os.PathLike)) else "the encoder state dict",
+                decoder_name=str(decoder) if isinstance(decoder, (str, os.PathLike)) else "the decoder state dict",
+            )
+        if not enc_config.reaches(dec_config.level):
+            raise ConfigError(f"{enc_what} only reaches {enc_config.last_layer}; the decoder needs {dec_config.level}")
+        enc_config, enc_state = formats.cut_encoder(enc_config, enc_state, dec_config.level)
+        enc = VGGEncoder.from_state_dict(enc_config, enc_state, enc_what)
+        dec = Decoder.from_state_dict(dec_config, dec_state, dec_what)
         return cls(enc, dec, eps).eval()
 
     @classmethod
-    def from_reference_checkpoint(cls, vgg: formats.CheckpointLike, decoder: formats.CheckpointLike) -> AdaINModel:
+    def from_reference_checkpoint(
+        cls, vgg: formats.CheckpointLike, decoder: formats.CheckpointLike, *, check_pairing: bool = True
+    ) -> AdaINModel:
         """Model from pytorch-AdaIN files (``vgg_normalised.pth`` + ``decoder.pth``).
 
         Paths to ``.pth`` / ``.safetensors`` files or state dicts; float16 is cast to
-        float32; encoder layers past relu4_1 are accepted and dropped.
+        float32; encoder layers past relu4_1 are accepted and dropped. ``check_pairing``: as
+        :meth:`from_checkpoints`.
         """
-        dec = Decoder.from_reference_checkpoint(decoder)
-        return cls(VGGEncoder.from_reference_checkpoint(vgg, last_layer=dec.level), dec).eval()
+        return cls._from_files(vgg, decoder, "reference", check_pairing=check_pairing)
 
     @classmethod
-    def from_cd16x_checkpoint(cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike) -> AdaINModel:
-        """Model from the cd16x family: ``e{k}.pth`` + ``d{k}.pth`` or our decoder ``.safetensors``."""
-        dec = Decoder.from_cd16x_checkpoint(decoder)
-        return cls(VGGEncoder.from_cd16x_checkpoint(encoder, last_layer=dec.level), dec).eval()
+    def from_cd16x_checkpoint(
+        cls, encoder: formats.CheckpointLike, decoder: formats.CheckpointLike, *, check_pairing: bool = True
+    ) -> AdaINModel:
+        """Model from the cd16x family: ``e{k}.pth`` + ``d{k}.pth`` or our decoder ``.safetensors``.
+
+        ``check_pairing``: as :meth:`from_checkpoints` (``e{k}`` belongs with ``d{k}``).
+        """
+        return cls._from_files(encoder, decoder, "cd16x", check_pairing=check_pairing)
 
     @classmethod
     def from_pretrained(

@@ -169,11 +169,15 @@ class MultiLevelModel(nn.Module):
         mode = check_color_mode(preserve_color)
         check_image_batch(content, "content")
         cascade = self.cascade(transform, levels)
+        pipeline.check_min_side(cascade, *content.shape[-2:], "content")
         alphas = cascade.check_alphas(alpha, self._level_alpha(levels, level_alpha))
         if style_feats is None:
             if style is None:
                 raise InputError("pass style images or precomputed style_feats")
             styles = [style] if isinstance(style, Tensor) else list(style)
+            for i, s in enumerate(styles):
+                shape = check_image_batch(s, f"style {i}").shape
+                pipeline.check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
             if mode == "coral":
                 styles = [coral(s, content) for s in styles]
             feats = pipeline.encode_styles(cascade, styles, dtype=None, backend="reference")

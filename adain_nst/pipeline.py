@@ -11,22 +11,34 @@ encoder/decoder pair, or several coarse to fine) and runs either on the fast eng
 from __future__ import annotations
 
 import contextlib
+import math
+import os
+import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, Protocol
 
+import numpy as np
 import torch
 import torch.nn.functional as F
+from PIL import Image
 from torch import Tensor
 
-from ._checks import check_alpha, check_style_weights
+from ._checks import check_alpha, check_size, check_style_weights
+from .architecture import conv_costs, decoder_ops, encoder_ops, min_input_side, output_size, runs_at
 from .color import check_color_mode, coral, transfer_luminance
 from .engine.executor import Engine
+from .engine.runtime import available_memory
 from .errors import InputError
-from .image import ImageLike, from_tensor, resize_shorter, to_tensor
+from .image import ImageLike, from_tensor, image_size, shorter_side_dims, to_tensor
 from .nn.transforms import transform_mix
 
 BACKENDS = ("engine", "reference")
+
+MEMORY_FACTOR = 4.0
+"""Peak memory of a stylisation over the values of its widest conv (input + output channels at
+that conv's resolution). Measured on CPU, float32, cd16x family: 3.1x at 1.5 MP, 3.8x at 6 MP
+(the engine's padding copies, ReLU and tap outputs, allocator slack); 4 errs on the safe side."""
 
 
 def pad_to_multiple(x: Tensor, multiple: int) -> tuple[Tensor, int, int]:
@@ -76,6 +88,7 @@ class Pair(Protocol):
     level: str
     stride: int
     eps: float
+    encoder: Any
     decoder: Any
 
     def encode(self, image: Tensor) -> Tensor: ...
@@ -180,6 +193,125 @@ def run_cascade(
     return x
 
 
+# -- checks that need no pixels -----------------------------------------------------------------------
+def check_call_options(
+    alpha: float = 1.0,
+    *,
+    level_alpha: Mapping[str, float] | None = None,
+    style_weights: Sequence[float] | None = None,
+    n_styles: int | None = None,
+    preserve_color: bool | str | None = None,
+    content_size: int | None = None,
+    style_size: int | None = None,
+    backend: str = "engine",
+) -> None:
+    """Validate the options of a stylisation that need neither a model nor pixels (types strict).
+
+    :func:`adain_nst.stylize` calls it before it loads a model; :func:`stylize` before it reads an image.
+    """
+    check_alpha(alpha)
+    for name, a in (level_alpha or {}).items():
+        check_alpha(a, f"level_alpha[{name!r}]")
+    if style_weights is not None:
+        check_style_weights(style_weights, len(list(style_weights)) if n_styles is None else n_styles)
+    check_color_mode(preserve_color)
+    check_size(content_size, "content_size")
+    check_size(style_size, "style_size")
+    if backend not in BACKENDS:
+        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+
+
+def min_side(pair: Pair) -> int:
+    """Smallest image side (px) ``pair`` can stylise: the content padded to its stride, the style as is.
+
+    Computed from the layer plan (:func:`adain_nst.architecture.min_input_side`): ``stride + 1``
+    for the normalised VGG, i.e. 9 px at relu4_1 and 17 px at relu5_1.
+    """
+    ops = encoder_ops(pair.encoder.config, upto=pair.level)
+    return max(min_input_side(ops, multiple=pair.stride), min_input_side(ops))
+
+
+def check_min_side(
+    cascade: Cascade, height: int, width: int, what: str, option: str | None = None, *, padded: bool = True
+) -> None:
+    """Refuse an image too small for a level of ``cascade``, stating the minimum side (:func:`min_side`).
+
+    ``padded``: the image is padded to each level's stride first (contents; styles are not).
+    """
+    for pair in cascade.pairs:
+        ops = encoder_ops(pair.encoder.config, upto=pair.level)
+        h, w = (height + (-height) % pair.stride, width + (-width) % pair.stride) if padded else (height, width)
+        if not runs_at(ops, h, w):
+            need = min_side(pair)
+            fix = f"pass {option}={need} or more, or use a bigger image" if option else "use a bigger image"
+            raise InputError(
+                f"{what} is {width}x{height} px; this model needs at least {need} px per side "
+                f"(its {pair.level} level): {fix}"
+            )
+
+
+def estimate_memory(cascade: Cascade, height: int, width: int, *, bytes_per_value: int = 4, batch: int = 1) -> int:
+    """Estimated peak bytes of stylising a ``height x width`` image with ``cascade``.
+
+    From the layer plan: the largest conv working set (input + output channels at that conv's
+    resolution, encoder and decoder, every level) times :data:`MEMORY_FACTOR`.
+    """
+    peak = 0
+    for pair in cascade.pairs:
+        ph, pw = height + (-height) % pair.stride, width + (-width) % pair.stride
+        enc_ops = encoder_ops(pair.encoder.config, upto=pair.level)
+        fh, fw = output_size(enc_ops, ph, pw)
+        costs = conv_costs(enc_ops, ph, pw, batch=batch) + conv_costs(
+            decoder_ops(pair.decoder.config), fh, fw, batch=batch
+        )
+        peak = max(peak, *((c.in_channels + c.out_channels) * c.height * c.width * c.batch for c in costs))
+    return int(MEMORY_FACTOR * peak * bytes_per_value)
+
+
+def warn_if_memory_short(
+    cascade: Cascade, height: int, width: int, device: torch.device, *, bytes_per_value: int = 4, what: str = "content"
+) -> int | None:
+    """Warn (``UserWarning``) when :func:`estimate_memory` exceeds what ``device`` has available.
+
+    Returns the estimate in bytes when it warned, else ``None``.
+    """
+    need = estimate_memory(cascade, height, width, bytes_per_value=bytes_per_value)
+    free = available_memory(device)
+    if free is None or need <= free:
+        return None
+    side = max(16, int(min(height, width) * math.sqrt(free / need)) // 64 * 64)
+    warnings.warn(
+        f"stylising the {width}x{height} px {what} needs about {_bytes(need)} of {device.type.upper()} memory "
+        f"but about {_bytes(free)} is available: it may fail or swap; pass content_size={side} "
+        "(or --content-size) or use a smaller image",
+        UserWarning,
+        stacklevel=3,
+    )
+    return need
+
+
+def _bytes(n: int) -> str:
+    return f"{n / 1e9:.1f} GB" if n >= 10**8 else f"{n / 1e6:.1f} MB"
+
+
+def planned_size(image: Any, size: int | None) -> tuple[int, int] | None:
+    """``(height, width)`` ``image`` will have after :func:`~adain_nst.image.to_tensor` with ``size``,
+    read without decoding (a file's header); ``None`` when the input is malformed (to_tensor says why)."""
+    if isinstance(image, (str, os.PathLike)):
+        w, h = image_size(image)
+    elif isinstance(image, Image.Image):
+        w, h = image.size
+    elif isinstance(image, np.ndarray) and image.ndim in (2, 3):
+        h, w = image.shape[:2]
+    elif isinstance(image, Tensor) and image.dim() in (3, 4):
+        h, w = image.shape[-2:]
+    else:
+        return None
+    if h < 1 or w < 1:
+        return None
+    return shorter_side_dims(h, w, size) if size is not None else (int(h), int(w))
+
+
 @torch.inference_mode()
 def stylize(
     model: Any,
@@ -204,10 +336,16 @@ def stylize(
     the arguments. Returns the same kind as ``content`` (a path gives a PIL image), at the
     (resized) content's exact size, values in [0, 1].
     """
+    check_call_options(
+        alpha,
+        level_alpha=level_alpha,
+        preserve_color=preserve_color,
+        content_size=content_size,
+        style_size=style_size,
+        backend=backend,
+    )
     alpha = check_alpha(alpha)
     mode = check_color_mode(preserve_color)
-    if backend not in BACKENDS:
-        raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     cascade: Cascade = model.cascade(transform=transform, levels=levels)
     alphas = cascade.check_alphas(alpha, level_alpha)
     styles_in: list[Any] = []
@@ -227,9 +365,19 @@ def stylize(
         n_styles = len(styles_in)
     weights = check_style_weights(style_weights, n_styles)  # fail before any heavy work
     device = model.device
-    x, kind = to_tensor(content, "content")
-    x = resize_shorter(x.to(device), content_size)
-    styles = [resize_shorter(to_tensor(s, f"style {i}")[0].to(device), style_size) for i, s in enumerate(styles_in)]
+    # Sizes from the headers, before any decoding: too small is refused, too big is announced.
+    planned = [("content", "content_size", planned_size(content, content_size))]
+    planned += [(f"style {i}", "style_size", planned_size(s, style_size)) for i, s in enumerate(styles_in)]
+    for what, option, dims in planned:
+        if dims is not None:
+            check_min_side(cascade, *dims, what, option, padded=what == "content")
+    biggest = max((d for _, _, d in planned if d is not None), key=lambda d: d[0] * d[1], default=None)
+    if biggest is not None:
+        half = isinstance(dtype, torch.dtype) and dtype.itemsize == 2
+        warn_if_memory_short(cascade, *biggest, device, bytes_per_value=2 if half else 4)
+    x, kind = to_tensor(content, "content", size=content_size)
+    x = x.to(device)
+    styles = [to_tensor(s, f"style {i}", size=style_size)[0].to(device) for i, s in enumerate(styles_in)]
     try:
         pixels = max(t.shape[-2] * t.shape[-1] for t in [x, *styles])
         first = cascade.pairs[-1].inference_engine(dtype=dtype) if backend == "engine" else None
@@ -255,13 +403,20 @@ def stylize(
 
 __all__ = [
     "BACKENDS",
+    "MEMORY_FACTOR",
     "Cascade",
     "StyleFeatures",
     "as_style_features",
+    "check_call_options",
+    "check_min_side",
     "check_style_feats",
     "encode_styles",
+    "estimate_memory",
     "is_out_of_memory",
+    "min_side",
     "pad_to_multiple",
+    "planned_size",
     "run_cascade",
     "stylize",
+    "warn_if_memory_short",
 ]

@@ -9,6 +9,8 @@ automatically to tests using the data fixtures), ``slow``, ``cuda`` (skipped wit
 from __future__ import annotations
 
 import os
+import struct
+import zlib
 from collections.abc import Callable
 from pathlib import Path
 
@@ -91,7 +93,38 @@ def make_tiny_model(
     return AdaINModel(enc, dec).eval()
 
 
-@pytest.fixture
+@pytest.fixture(scope="session")
 def tiny_model() -> Callable[..., AdaINModel]:
     """The factory :func:`make_tiny_model`: ``tiny_model(level="relu4_1", widths=..., ...)``."""
     return make_tiny_model
+
+
+def make_png_declaring(width: int, height: int) -> bytes:
+    """A tiny PNG file whose header declares ``width x height`` RGB pixels (its data is one empty row).
+
+    Opening it is instant (only the header is read); decoding it would need ``3 * width * height`` bytes.
+    """
+
+    def chunk(kind: bytes, data: bytes) -> bytes:
+        return struct.pack(">I", len(data)) + kind + data + struct.pack(">I", zlib.crc32(kind + data) & 0xFFFFFFFF)
+
+    ihdr = struct.pack(">IIBBBBB", width, height, 8, 2, 0, 0, 0)
+    return b"\x89PNG\r\n\x1a\n" + chunk(b"IHDR", ihdr) + chunk(b"IDAT", zlib.compress(b"\x00")) + chunk(b"IEND", b"")
+
+
+@pytest.fixture(scope="session")
+def png_declaring() -> Callable[[int, int], bytes]:
+    """The function :func:`make_png_declaring`: ``png_declaring(w, h)`` gives the file's bytes."""
+    return make_png_declaring
+
+
+@pytest.fixture
+def declared_png(tmp_path: Path) -> Callable[[int, int], Path]:
+    """Factory: ``declared_png(w, h)`` writes :func:`make_png_declaring` to a new file and returns its path."""
+
+    def make(width: int, height: int) -> Path:
+        path = tmp_path / f"declared_{width}x{height}.png"
+        path.write_bytes(make_png_declaring(width, height))
+        return path
+
+    return make

@@ -3,6 +3,7 @@ eval images, and API behaviour on small random models."""
 
 from __future__ import annotations
 
+import warnings
 from pathlib import Path
 
 import numpy as np
@@ -11,7 +12,8 @@ import torch
 from PIL import Image
 
 import adain_nst
-from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, InputError, VGGEncoder, calc_mean_std
+import adain_nst.api
+from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, InputError, VGGEncoder, calc_mean_std, pipeline
 from adain_nst.image import resize_shorter, to_tensor
 
 SIZE = 256
@@ -178,3 +180,103 @@ def test_unavailable_device_is_refused_before_loading() -> None:
         pytest.skip("this machine has CUDA")
     with pytest.raises(adain_nst.DeviceError, match="CUDA is not available"):
         adain_nst.stylize(torch.rand(3, 32, 32), torch.rand(3, 32, 32), model="no-such-model", device="cuda")
+
+
+# -- sizes, memory and strict options (issue 12) -------------------------------------------------------
+@pytest.mark.parametrize(("h", "w"), [(1, 1), (8, 32), (32, 8), (3, 3)])
+def test_images_too_small_for_the_network_are_refused_with_the_minimum(tiny: AdaINModel, h: int, w: int) -> None:
+    ok = torch.rand(3, 32, 32)
+    with pytest.raises(InputError, match=r"needs at least 9 px per side \(its relu4_1 level\)") as info:
+        tiny.stylize(torch.rand(3, h, w), ok)
+    assert "content" in str(info.value)
+    with pytest.raises(InputError, match=r"style 0 is .* at least 9 px per side"):
+        tiny.stylize(ok, torch.rand(3, h, w))
+    with pytest.raises(InputError, match="at least 9 px"):
+        tiny(torch.rand(1, 3, h, w), ok[None])  # forward, too
+    with pytest.raises(InputError, match="content_size=9 or more"):
+        tiny.stylize(ok, ok, content_size=8)
+
+
+def test_the_minimum_is_the_network_s_and_it_runs(tiny: AdaINModel, tiny_model) -> None:  # type: ignore[no-untyped-def]
+    assert pipeline.min_side(tiny) == 9  # relu4_1: stride 8, + 1
+    deep = tiny_model("relu5_1")
+    assert pipeline.min_side(deep) == 17
+    assert tiny.stylize(torch.rand(3, 9, 9), torch.rand(3, 9, 40)).shape == (3, 9, 9)
+    assert tiny.stylize(torch.rand(3, 32, 32), torch.rand(3, 32, 32), content_size=9).shape == (3, 9, 9)
+    assert deep.stylize(torch.rand(3, 17, 30), torch.rand(3, 17, 17)).shape == (3, 17, 30)
+    with pytest.raises(InputError, match="at least 17 px"):
+        deep.stylize(torch.rand(3, 16, 30), torch.rand(3, 17, 17))
+
+
+def test_sizes_are_read_from_the_header_before_decoding(
+    tiny: AdaINModel,
+    declared_png,
+    monkeypatch: pytest.MonkeyPatch,  # type: ignore[no-untyped-def]
+) -> None:
+    decoded: list[object] = []
+    monkeypatch.setattr(pipeline, "to_tensor", lambda *a, **k: decoded.append(a) or to_tensor(*a, **k))
+    with pytest.raises(InputError, match="content is 4x4 px"):
+        tiny.stylize(str(declared_png(4, 4)), torch.rand(3, 32, 32))
+    with pytest.raises(adain_nst.ImageTooLargeError, match="200 MP"):
+        tiny.stylize(torch.rand(3, 32, 32), str(declared_png(20_000, 20_000)))
+    assert decoded == []
+    assert pipeline.planned_size(str(declared_png(4000, 3000)), 300) == (300, 400)
+
+
+def test_memory_estimate_follows_the_plan() -> None:
+    model = adain_nst.load_model()  # the bundled cd16x family, default look
+    cascade = model.cascade()
+    per_pixel = pipeline.estimate_memory(cascade, 4000, 6000) / (4000 * 6000)
+    # Widest conv: 16 + 16 channels at full resolution, float32, times MEMORY_FACTOR. Measured peak
+    # of this call: ~490 bytes per pixel at 6 MP (10.4 GB at 6000 x 4000 in the issue).
+    assert per_pixel == pytest.approx(32 * 4 * pipeline.MEMORY_FACTOR, rel=0.01)
+    assert 400 <= per_pixel <= 700
+    assert pipeline.estimate_memory(cascade, 400, 600, bytes_per_value=2) * 2 == pipeline.estimate_memory(
+        cascade, 400, 600
+    )
+
+
+def test_a_size_beyond_the_available_memory_warns_early(tiny: AdaINModel, monkeypatch: pytest.MonkeyPatch) -> None:
+    class Decoded(Exception):
+        pass
+
+    def decode(*args: object, **kwargs: object) -> None:
+        raise Decoded  # the warning must come before any pixel is decoded
+
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: 100_000)
+    monkeypatch.setattr(pipeline, "to_tensor", decode)
+    need = pipeline.estimate_memory(tiny.cascade(), 48, 64)
+    assert need > 100_000
+    expected = rf"64x48 px content needs about {need / 1e6:.1f} MB of CPU memory but about 0\.1 MB is available"
+    with pytest.warns(UserWarning, match=expected), pytest.raises(Decoded):
+        tiny.stylize(torch.rand(3, 48, 64), torch.rand(3, 32, 32))
+    monkeypatch.undo()
+    monkeypatch.setattr(pipeline, "available_memory", lambda device: None)  # unknown: no warning
+    with warnings.catch_warnings():
+        warnings.simplefilter("error")
+        tiny.stylize(torch.rand(3, 48, 64), torch.rand(3, 32, 32))
+
+
+@pytest.mark.parametrize(
+    ("option", "match"),
+    [
+        ({"alpha": "0.5"}, "alpha must be a number"),
+        ({"alpha": True}, "alpha must be a number"),
+        ({"content_size": "256"}, "content_size must be an integer"),
+        ({"content_size": 256.7}, "content_size must be an integer"),
+        ({"style_size": True}, "style_size must be an integer"),
+        ({"style_weights": ["1"]}, "style_weights must be numbers"),
+        ({"level_alpha": {"relu4_1": "1"}}, "level_alpha"),
+        ({"preserve_color": "sepia"}, "preserve_color"),
+    ],
+)
+def test_option_types_are_strict_and_checked_before_a_model_loads(
+    tiny: AdaINModel, monkeypatch: pytest.MonkeyPatch, option: dict[str, object], match: str
+) -> None:
+    img = torch.rand(3, 32, 32)
+    monkeypatch.setattr(adain_nst.api, "get_model", lambda *a, **k: pytest.fail("a model was loaded first"))
+    with pytest.raises(InputError, match=match):
+        adain_nst.stylize(img, img, **option)  # type: ignore[arg-type]
+    if "level_alpha" not in option:
+        with pytest.raises(InputError, match=match):
+            tiny.stylize(img, img, **option)  # type: ignore[arg-type]

@@ -26,7 +26,8 @@ T = TypeVar("T")
 EXIT_OK = 0
 EXIT_USER_ERROR = 2  # a bad option or input; nothing was done
 EXIT_SOME_FAILED = 3  # a folder job ran, but some inputs failed (each named on stderr)
-EXIT_INTERRUPTED = 130
+EXIT_INTERRUPTED = 130  # Ctrl-C (SIGINT)
+EXIT_TERMINATED = 143  # SIGTERM (128 + 15), as a shell reports a process it killed
 # Errors a user can fix: bad options, missing or unreadable files, unavailable devices or weights.
 USER_ERRORS = (AdainNSTError, OSError, ValueError)
 
@@ -96,6 +97,11 @@ def add_model_options(p: argparse.ArgumentParser) -> None:
     )
     p.add_argument("--encoder", help="encoder checkpoint file (pytorch-AdaIN, cd16x or ours); use with --decoder")
     p.add_argument("--decoder", help="decoder checkpoint file; use with --encoder")
+    p.add_argument(
+        "--no-pairing-check",
+        action="store_true",
+        help="load --encoder/--decoder even when they do not look like a pair (e.g. cd16x e5 with d4)",
+    )
     add_device_option(p)
 
 
@@ -105,13 +111,16 @@ def check_model_args(args: argparse.Namespace) -> None:
         raise InputError("--encoder and --decoder must be given together")
     if args.encoder and args.model:
         raise InputError("give either --model or --encoder/--decoder, not both")
+    if getattr(args, "no_pairing_check", False) and not args.encoder:
+        raise InputError("--no-pairing-check applies to --encoder/--decoder only")
 
 
 def load_model(args: argparse.Namespace, device: torch.device) -> Model:
     """The model the options name, on ``device`` (a registered/Hub model is cached per process)."""
     check_model_args(args)
     if args.encoder:
-        return model_from_files(args.encoder, args.decoder, device=device)
+        check = not getattr(args, "no_pairing_check", False)
+        return model_from_files(args.encoder, args.decoder, device=device, check_pairing=check)
     return get_model(args.model, device=device)
 
 
@@ -156,6 +165,7 @@ __all__ = [
     "EXIT_INTERRUPTED",
     "EXIT_OK",
     "EXIT_SOME_FAILED",
+    "EXIT_TERMINATED",
     "EXIT_USER_ERROR",
     "USER_ERRORS",
     "add_device_option",

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import argparse
 import json
+import os
 import sys
 import time
 from dataclasses import dataclass
@@ -19,7 +20,7 @@ from tqdm.auto import tqdm
 from .._checks import check_alpha, check_positive_int, check_style_weights
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
 from ..errors import InputError
-from ..image import save_image
+from ..image import output_stems, save_image
 from ..multilevel import MultiLevelModel
 from ..nn.transforms import TRANSFORMS
 from ._options import (
@@ -56,13 +57,16 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         description=(
             "Stylise CONTENT with STYLE. Several style files are interpolated (see --style-weights). "
             "If CONTENT or a STYLE is a directory, every content x style pair is produced instead, "
-            "written into the OUT directory as <content>_<style>.<ext>; pairs that fail are named on "
-            "stderr and the exit status is 3."
+            "written into the OUT directory as <content>_<style>.<ext> (inputs whose names differ only in "
+            "their suffix, pic.jpg and pic.png, keep it: pic_jpg_<style>.<ext>); hidden files are skipped; "
+            "pairs that fail are named on stderr and the exit status is 3."
         ),
     )
     p.add_argument("content", help="content image file or directory")
     p.add_argument("style", nargs="+", help="style image file(s) or directory")
-    p.add_argument("-o", "--out", required=True, help="output file, or directory for several pairs")
+    p.add_argument(
+        "-o", "--out", required=True, help="output file, or directory (existing, or ending with /) for the result(s)"
+    )
     p.add_argument("--alpha", type=float, default=1.0, help="degree of stylisation in [0, 1] (default 1)")
     add_cascade_options(p)
     p.add_argument("--style-weights", type=floats, help="interpolation weights, one per style, e.g. 0.3,0.7")
@@ -133,7 +137,13 @@ def cascade_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
 
 
 def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
-    """The outputs to write, and whether this is a folder job (every content x style pair)."""
+    """The outputs to write, and whether this is a folder job (every content x style pair).
+
+    Folder jobs name outputs ``<content>_<style>.<ext>`` (:func:`adain_nst.image.output_stems`:
+    inputs whose stems collide keep their suffix, ``pic_jpg_<style>.png``); names that would
+    still collide are refused here, before any work. ``-o`` is a folder when it exists as one or
+    ends with ``/``.
+    """
     contents, content_dir = expand_paths([args.content], "content")
     styles, style_dir = expand_paths(args.style, "style")
     folder_job = content_dir or style_dir
@@ -143,17 +153,48 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
         check_style_weights(args.style_weights, len(styles))
     require_files([*contents, *styles])
     out = Path(args.out)
+    out_is_dir = out.is_dir() or str(args.out).endswith(("/", os.sep))
     ext = args.ext.lstrip(".")
     if folder_job:
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} is a file; several outputs need a directory")
         check_image_suffix(f"x.{ext}", "--ext")
-        return [Job(c, [s], out / f"{c.stem}_{s.stem}.{ext}") for c in contents for s in styles], True
-    if out.is_dir():
+        contents, styles = _distinct(contents), _distinct(styles)
+        c_names, s_names = output_stems(contents), output_stems(styles)
+        jobs = [
+            Job(c, [s], out / f"{cn}_{sn}.{ext}")
+            for c, cn in zip(contents, c_names, strict=True)
+            for s, sn in zip(styles, s_names, strict=True)
+        ]
+        _check_distinct_outputs(jobs)
+        return jobs, True
+    if out_is_dir:
         target = check_image_suffix(out / f"{contents[0].stem}_stylized.{ext}", "--ext")
+    elif not out.suffix:
+        raise InputError(f"-o {out} has no image suffix: name a file such as {out}.png, or a folder as {out}/")
     else:
         target = check_image_suffix(out)
     return [Job(contents[0], styles, target)], False
+
+
+def _distinct(paths: list[Path]) -> list[Path]:
+    """``paths`` without repeats of the same file (kept in first-seen order)."""
+    seen: dict[Path, Path] = {}
+    for p in paths:
+        seen.setdefault(p.resolve(), p)
+    return list(seen.values())
+
+
+def _check_distinct_outputs(jobs: list[Job]) -> None:
+    """Refuse two jobs writing the same file (``a_b`` + ``c`` and ``a`` + ``b_c`` both give ``a_b_c``)."""
+    seen: dict[str, Job] = {}
+    for job in jobs:
+        other = seen.setdefault(job.output.name.casefold(), job)
+        if other is not job:
+            raise InputError(
+                f"{other.content} with {other.styles[0]} and {job.content} with {job.styles[0]} would both be "
+                f"written as {job.output.name}: rename one of the inputs"
+            )
 
 
 def run(args: argparse.Namespace) -> int:

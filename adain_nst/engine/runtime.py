@@ -17,11 +17,17 @@ import platform
 import sys
 import threading
 from collections.abc import Iterator
+from pathlib import Path
 from typing import Any
 
 import torch
 
 from ..errors import DeviceError, InputError
+
+try:
+    import resource  # POSIX only: ulimit -v in available_memory()
+except ImportError:  # pragma: no cover - Windows
+    resource = None  # type: ignore[assignment]
 
 DTYPES = {
     "float32": torch.float32,
@@ -213,10 +219,72 @@ def resolve_device(device: str | torch.device | None) -> torch.device:
     return dev
 
 
+def _meminfo_available() -> int | None:
+    """``MemAvailable`` of ``/proc/meminfo`` in bytes (Linux), else free pages by sysconf, else ``None``."""
+    try:
+        with open("/proc/meminfo", encoding="ascii") as f:
+            for line in f:
+                if line.startswith("MemAvailable:"):
+                    return int(line.split()[1]) * 1024
+    except (OSError, ValueError, IndexError):
+        pass
+    try:
+        return os.sysconf("SC_AVPHYS_PAGES") * os.sysconf("SC_PAGE_SIZE")
+    except (AttributeError, OSError, ValueError):
+        return None
+
+
+def _cgroup_available() -> int | None:
+    """What the cgroup (v2) memory limit leaves, in bytes, or ``None`` without a limit."""
+    try:
+        root = Path("/sys/fs/cgroup")
+        limit = (root / "memory.max").read_text(encoding="ascii").strip()
+        if limit == "max":
+            return None
+        used = int((root / "memory.current").read_text(encoding="ascii").strip())
+        return max(0, int(limit) - used)
+    except (OSError, ValueError):
+        return None
+
+
+def _address_space_available() -> int | None:
+    """What ``RLIMIT_AS`` (``ulimit -v``) leaves of this process's address space, or ``None``."""
+    if resource is None:
+        return None
+    soft, _ = resource.getrlimit(resource.RLIMIT_AS)
+    if soft == resource.RLIM_INFINITY:
+        return None
+    try:
+        with open("/proc/self/status", encoding="ascii") as f:
+            size = next(int(line.split()[1]) * 1024 for line in f if line.startswith("VmSize:"))
+    except (OSError, ValueError, StopIteration):
+        return None
+    return max(0, soft - size)
+
+
+def available_memory(device: torch.device) -> int | None:
+    """Bytes a call can still allocate on ``device``, or ``None`` where it cannot be told.
+
+    CPU: the least of the system's available memory, the cgroup's limit and ``ulimit -v``;
+    CUDA: the device's free memory plus what torch's caching allocator holds unused.
+    """
+    if device.type == "cuda":
+        try:
+            free, _ = torch.cuda.mem_get_info(device)
+        except RuntimeError:
+            return None
+        return int(free + torch.cuda.memory_reserved(device) - torch.cuda.memory_allocated(device))
+    if device.type != "cpu":
+        return None
+    known = [v for v in (_meminfo_available(), _cgroup_available(), _address_space_available()) if v is not None]
+    return min(known) if known else None
+
+
 __all__ = [
     "DTYPES",
     "RETAIN_MIN_BYTES",
     "RETAIN_MODES",
+    "available_memory",
     "cpu_has_native_bf16",
     "dtype_name",
     "resolve_device",

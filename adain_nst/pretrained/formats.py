@@ -36,8 +36,11 @@ from ..architecture import (
     sequential_indices,
 )
 from ..errors import CheckpointError, ConfigError, WeightsNotFoundError
+from .quantized import dequantize, is_quantized
 
 StateDict = dict[str, Tensor]
+ENCODER_FINGERPRINT = "encoder_fingerprint"
+"""Metadata key of a decoder file: the encoder it was trained with (see :mod:`adain_nst.pretrained.pairing`)."""
 CheckpointLike = str | os.PathLike[str] | StateDict
 LAYOUTS = ("reference", "cd16x", "torchvision", "adain_nst")
 
@@ -52,8 +55,8 @@ def read_file(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, str]]:
 
     A ``{"model": state_dict, ...}`` wrapper (as in the cd16x files) is unwrapped; an
     ``adain-nst train`` checkpoint gives its decoder with the config as metadata.
-    Raises :class:`WeightsNotFoundError` for a missing file, :class:`CheckpointError` for an
-    unreadable one.
+    Raises :class:`WeightsNotFoundError` for a missing file, :class:`CheckpointError` (one line
+    naming the file and what it looks like instead) for an unreadable one.
     """
     p = Path(path)
     if not p.is_file():
@@ -69,12 +72,49 @@ def read_file(path: str | os.PathLike[str]) -> tuple[StateDict, dict[str, str]]:
         else:
             obj = torch.load(p, map_location="cpu", weights_only=True)
     except Exception as exc:  # torch/safetensors raise many types for a bad file
-        raise CheckpointError(f"cannot read checkpoint {p} (truncated or not a checkpoint?): {exc}") from exc
+        raise CheckpointError(f"cannot read weights file {p}: {_what_is_wrong(p, exc)}") from exc
     if isinstance(obj, dict) and isinstance(obj.get("decoder_config"), dict) and isinstance(obj.get("decoder"), dict):
         cfg = obj["decoder_config"]  # an `adain-nst train` checkpoint
         meta = {"kind": "decoder", "final_relu": str(bool(cfg.get("final_relu"))).lower()}
+        if isinstance(obj.get(ENCODER_FINGERPRINT), str):
+            meta[ENCODER_FINGERPRINT] = obj[ENCODER_FINGERPRINT]
         obj = {f"convs.{k}" if not k.startswith("convs.") else k: v for k, v in obj["decoder"].items()}
     return as_state_dict(obj, where=f"checkpoint {p}"), meta
+
+
+_MAGIC = {
+    b"\xff\xd8\xff": "a JPEG image",
+    b"\x89PNG": "a PNG image",
+    b"GIF8": "a GIF image",
+    b"RIFF": "a RIFF (WebP/WAV) file",
+    b"%PDF": "a PDF document",
+}
+
+
+def _what_is_wrong(path: Path, exc: BaseException) -> str:
+    """One line saying why ``path`` is not readable weights, from its first bytes."""
+    size = path.stat().st_size
+    if size == 0:
+        return "the file is empty (0 bytes): re-download or re-export it"
+    with open(path, "rb") as f:
+        head = f.read(256)
+    for magic, kind in _MAGIC.items():
+        if head.startswith(magic):
+            return f"it is {kind}, not weights: check which file you passed"
+    if head.startswith(b"version https://git-lfs"):
+        return "it is a Git LFS pointer, not the weights: run `git lfs pull` (or download the file)"
+    text = head.lstrip().lower()
+    if text.startswith((b"<!doctype", b"<html")):
+        return "it is an HTML page (a failed download?), not weights: download the file again"
+    try:
+        decoded = head.decode("utf-8")
+    except UnicodeDecodeError:
+        decoded = ""
+    if decoded and all(c.isprintable() or c in "\r\n\t" for c in decoded):
+        first = " ".join(decoded.split())[:40]
+        return f"it is a text file ({first!r}...), not weights (.pth, .pt or .safetensors)"
+    detail = " ".join(str(exc).split()).split(". ")[0][:120] or type(exc).__name__
+    return f"truncated or not a weights file ({size} bytes; {detail}): re-download or re-export it"
 
 
 def as_state_dict(obj: Any, where: str = "checkpoint") -> StateDict:
@@ -196,12 +236,21 @@ def _torchvision_arch(sd: StateDict) -> str:
     return "vgg16" if indices & {17, 24, 26} else "vgg19"
 
 
+def cut_encoder(config: EncoderConfig, state_dict: StateDict, layer: str) -> tuple[EncoderConfig, StateDict]:
+    """The encoder ``(config, state dict)`` cut at ``layer`` (which it must reach): later convs dropped."""
+    cut = config.upto(layer)
+    keep = {op.name for op in encoder_ops(cut) if op.kind in ("conv", "input")}
+    return cut, {k: v for k, v in state_dict.items() if k.split(".")[-2] in keep}
+
+
 def read_encoder(
     checkpoint: CheckpointLike, *, last_layer: str | None = None, layout: str | None = None, arch: str | None = None
 ) -> tuple[EncoderConfig, StateDict]:
     """``(EncoderConfig, state dict in our layout)`` of an encoder checkpoint in any layout."""
     what = describe(checkpoint, "encoder")
     sd, meta = _load(checkpoint)
+    if is_quantized(sd):  # 8-bit k-means weights (the bundled ImageNet VGG-19): expanded here
+        sd = dequantize(sd, what)
     found = _check_layout(sd, layout, what)
     extra: StateDict = {}
     if found == "reference":
@@ -268,6 +317,14 @@ def read_decoder(checkpoint: CheckpointLike, *, layout: str | None = None) -> tu
     ``final_relu`` follows the layout: pytorch-AdaIN decoders have none, cd16x decoders have
     one, our files record it in their metadata (cd16x convention when absent).
     """
+    config, sd, _ = read_decoder_with_metadata(checkpoint, layout=layout)
+    return config, sd
+
+
+def read_decoder_with_metadata(
+    checkpoint: CheckpointLike, *, layout: str | None = None
+) -> tuple[DecoderConfig, StateDict, dict[str, str]]:
+    """:func:`read_decoder` and the file's metadata (``{}`` for a state dict or a ``.pth``)."""
     what = describe(checkpoint, "decoder")
     sd, meta = _load(checkpoint)
     found = _check_layout(sd, layout, what)
@@ -288,17 +345,20 @@ def read_decoder(checkpoint: CheckpointLike, *, layout: str | None = None) -> tu
     else:
         raise ConfigError(f"{what}: a {found} checkpoint holds an encoder, not a decoder")
     config = _decoder_config(convs, final_relu, what)
-    return config, {f"convs.{k}": v for k, v in convs.items()}
+    return config, {f"convs.{k}": v for k, v in convs.items()}, meta
 
 
 __all__ = [
+    "ENCODER_FINGERPRINT",
     "LAYOUTS",
     "CheckpointLike",
     "StateDict",
     "as_state_dict",
+    "cut_encoder",
     "describe",
     "detect_layout",
     "read_decoder",
+    "read_decoder_with_metadata",
     "read_encoder",
     "read_file",
     "reference_decoder_keys",

@@ -40,6 +40,8 @@ from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
 from ..nn.transforms import adaptive_instance_norm
 from ..pretrained.folder import DECODER_NAME, decoder_metadata, safetensors_bytes
+from ..pretrained.formats import ENCODER_FINGERPRINT
+from ..pretrained.pairing import encoder_fingerprint
 from .data import CONTENT_STREAM, STYLE_STREAM, ImageFolder, sample_batch
 from .losses import adain_content_loss, moment_style_loss, style_layers_for
 
@@ -244,6 +246,11 @@ class DecoderTrainer:
         return StepLosses(loss_c.item(), loss_s.item(), loss.item())
 
     # -- checkpoints -------------------------------------------------------------------------------
+    @property
+    def encoder_fingerprint(self) -> str:
+        """The encoder this decoder is trained with, as pairing checks it (recorded in checkpoints and exports)."""
+        return encoder_fingerprint(self.encoder.state_dict(), self.level)
+
     def state_dict(self) -> dict[str, Any]:
         """Everything a resumed run needs, as plain dicts, tensors, tuples and numbers.
 
@@ -255,6 +262,7 @@ class DecoderTrainer:
             "format_version": CHECKPOINT_VERSION,
             "decoder": {k: v.detach().cpu().contiguous() for k, v in self.decoder.state_dict().items()},
             "decoder_config": self.decoder.config.to_dict(),
+            ENCODER_FINGERPRINT: self.encoder_fingerprint,
             "optimizer": self.optimizer.state_dict(),
             "scaler": self.scaler.state_dict(),
             "step": self.step,
@@ -471,7 +479,11 @@ def train(
             if trainer.step % config.checkpoint_every == 0 or trainer.step == stop:
                 save_checkpoint(trainer, ckpt)
     if trainer.step >= config.iters:
-        meta = {"step": str(trainer.step), "train_dtype": trainer.dtype_name}
+        meta = {
+            "step": str(trainer.step),
+            "train_dtype": trainer.dtype_name,
+            ENCODER_FINGERPRINT: trainer.encoder_fingerprint,
+        }
         export_decoder(trainer.decoder, out / DECODER_NAME, meta)
     skipped = contents.skipped + styles.skipped
     if skipped:

@@ -147,3 +147,105 @@ def test_encoder_without_decoder_is_rejected(files: dict[str, Path], capsys: pyt
     args = ["stylize", "a.jpg", "b.jpg", "-o", "o.png", "--encoder", str(files["enc"])]
     assert main(args) == 2
     assert "--encoder and --decoder" in capsys.readouterr().err
+
+
+# -- folder jobs, output names and folders (issue 12) --------------------------------------------------
+def test_folder_job_with_a_truncated_content_among_4_makes_every_other_pair(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    contents = files["root"] / "contents"
+    rng = np.random.default_rng(1)
+    for i in (2, 3):
+        Image.fromarray(rng.integers(0, 256, (36, 28, 3), dtype=np.uint8)).save(contents / f"c{i}.png")
+    data = (contents / "c1.png").read_bytes()
+    (contents / "c1.png").write_bytes(data[: len(data) // 2])  # the 2nd of 4: truncated
+    (contents / "._c0.png").write_bytes(b"\x00\x05\x16\x07 macOS AppleDouble")  # ignored, not an error
+    styles = files["root"] / "two_styles"
+    styles.mkdir()
+    for name in ("s0.jpg", "s1.jpg"):
+        (styles / name).write_bytes((files["root"] / "styles" / name).read_bytes())
+    out = files["root"] / "grid"
+    args = ["stylize", str(contents), str(styles), "-o", str(out), "--json", *_model_args(files)]
+    assert main(args) == 3
+    captured = capsys.readouterr()
+    summary = json.loads(captured.out)
+    written = sorted(f"c{c}_s{s}.png" for c in (0, 2, 3) for s in (0, 1))
+    assert summary["count"] == 6 and sorted(Path(o["output"]).name for o in summary["outputs"]) == written
+    assert sorted(p.name for p in out.iterdir()) == written  # nothing partial, no temp file
+    assert [Path(f["content"]).name for f in summary["failed"]] == ["c1.png", "c1.png"]
+    assert all("truncated" in f["error"] for f in summary["failed"])
+    assert len(captured.err.strip().splitlines()) == 2 and "._c0" not in captured.err
+
+
+def test_folder_job_with_colliding_names_writes_every_output(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str]
+) -> None:
+    contents = files["root"] / "pics"
+    contents.mkdir()
+    rng = np.random.default_rng(2)
+    Image.fromarray(rng.integers(0, 256, (32, 32, 3), dtype=np.uint8)).save(contents / "pic.jpg")
+    Image.fromarray(rng.integers(0, 256, (32, 40, 3), dtype=np.uint8)).save(contents / "pic.png")
+    style = files["root"] / "styles" / "s0.jpg"
+    out = files["root"] / "out"
+    args = ["stylize", str(contents), str(style), str(style), "-o", str(out), "--json", *_model_args(files)]
+    assert main(args) == 0
+    summary = json.loads(capsys.readouterr().out)
+    names = sorted(p.name for p in out.iterdir())
+    assert names == ["pic_jpg_s0.png", "pic_png_s0.png"]  # the style given twice is one style
+    assert sorted(Path(o["output"]).name for o in summary["outputs"]) == names and summary["count"] == 2
+
+
+def test_names_that_still_collide_are_refused_before_any_work(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    contents = files["root"] / "pics"
+    contents.mkdir()
+    for name in ("a_b.png", "a.png"):
+        Image.new("RGB", (32, 32)).save(contents / name)
+    styles = files["root"] / "st"
+    styles.mkdir()
+    for name in ("b_c.png", "c.png"):
+        Image.new("RGB", (32, 32)).save(styles / name)
+    monkeypatch.setattr("adain_nst.cli._options.model_from_files", lambda *a, **k: pytest.fail("model loaded"))
+    out = files["root"] / "out"
+    assert main(["stylize", str(contents), str(styles), "-o", str(out), *_model_args(files)]) == 2
+    assert "a_b_c.png" in capsys.readouterr().err and not out.exists()
+
+
+@pytest.mark.parametrize("trailing", ["/", ""])
+def test_output_to_a_new_or_existing_folder(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], trailing: str
+) -> None:
+    out = files["root"] / "newdir"
+    if not trailing:
+        out.mkdir()
+    content, style = files["root"] / "contents" / "c0.png", files["root"] / "styles" / "s0.jpg"
+    assert main(["stylize", str(content), str(style), "-o", f"{out}{trailing}", *_model_args(files)]) == 0
+    assert [p.name for p in out.iterdir()] == ["c0_stylized.png"]
+    bare = files["root"] / "nosuffix"
+    assert main(["stylize", str(content), str(style), "-o", str(bare), *_model_args(files)]) == 2
+    assert f"or a folder as {bare}/" in capsys.readouterr().err and not bare.exists()
+
+
+def test_bad_output_suffix_in_folder_mode_is_refused_before_the_first_pair(
+    files: dict[str, Path], capsys: pytest.CaptureFixture[str], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    monkeypatch.setattr("adain_nst.cli._options.model_from_files", lambda *a, **k: pytest.fail("model loaded"))
+    content, styles = files["root"] / "contents", files["root"] / "styles"
+    out = files["root"] / "out.xyz"
+    assert main(["stylize", str(content / "c0.png"), str(styles / "s0.jpg"), "-o", str(out), *_model_args(files)]) == 2
+    assert "unknown image format" in capsys.readouterr().err
+    assert main(["stylize", str(content), str(styles), "-o", str(out), "--ext", "xyz", *_model_args(files)]) == 2
+    assert not out.exists()
+
+
+def test_animated_gif_notice_is_one_stderr_line(files: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    frames = [Image.new("RGB", (32, 32), c) for c in ("red", "blue")]
+    gif = files["root"] / "anim.gif"
+    frames[0].save(gif, save_all=True, append_images=frames[1:])
+    out = files["root"] / "o.png"
+    assert (
+        main(["stylize", str(gif), str(files["root"] / "styles" / "s0.jpg"), "-o", str(out), *_model_args(files)]) == 0
+    )
+    err = capsys.readouterr().err.strip().splitlines()
+    assert len(err) == 1 and err[0].startswith("warning: ") and "only the first is used" in err[0]
