@@ -88,7 +88,7 @@ def render(model: adain_nst.MultiLevelModel, size: int, tile: int) -> dict[str, 
     variants = [
         ("single pass", {"levels": ["relu4_1"], "transform": "adain"}),
         ("adain 4-3-2-1", {"transform": "adain", "levels": ["relu4_1", "relu3_1", "relu2_1", "relu1_1"]}),
-        ("adain 5-4-3-2-1", {"transform": "adain", "levels": list(LEVELS)}),
+        ("adain 5-4-3-2-1 (default)", {"transform": "adain", "levels": list(LEVELS)}),
         ("wct 5-4-3-2-1", {"transform": "wct", "levels": list(LEVELS)}),
         ("efdm 5-4-3-2-1", {"transform": "efdm", "levels": list(LEVELS)}),
     ]
