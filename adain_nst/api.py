@@ -166,17 +166,13 @@ def stylize(
     if not isinstance(model, (AdaINModel, MultiLevelModel)):
         resolve_dtype(dtype, resolve_device(device))
     net = get_model(model, device=device)
-    multi = {"levels": levels, "level_alpha": level_alpha} if isinstance(net, MultiLevelModel) else {}
-    if not multi and (levels is not None or level_alpha is not None):
-        net.cascade(transform, levels)  # a single-level model: refuses other levels with the reason
-        if level_alpha is not None:
-            raise InputError("level_alpha needs a multi-level model, e.g. adain_nst.load_model('cd16x')")
     return net.stylize(
         content,
         style,
         alpha,
         transform=transform,
-        **multi,
+        levels=levels,
+        level_alpha=level_alpha,
         style_weights=style_weights,
         preserve_color=preserve_color,
         content_size=content_size,

@@ -3,22 +3,21 @@
 from __future__ import annotations
 
 import os
-from collections.abc import Sequence
+from collections.abc import Mapping, Sequence
 from typing import Any
 
 import torch
 from torch import Tensor, nn
 
 from . import pipeline
-from ._checks import check_alpha, check_image_batch, check_style_weights
-from .color import check_color_mode, coral, transfer_luminance
+from ._checks import check_alpha, check_image_batch
 from .engine.executor import Engine, InferenceOptions
 from .engine.runtime import resolve_dtype
 from .errors import ConfigError, InputError
 from .image import ImageLike
 from .nn.decoder import Decoder
 from .nn.encoder import VGGEncoder
-from .nn.transforms import adain_target, check_transform
+from .nn.transforms import check_transform
 from .pretrained import formats, hub, pairing
 from .pretrained.folder import ModelConfig, read_decoder_file, read_encoder_file, write_model_folder
 
@@ -131,32 +130,16 @@ class AdaINModel(nn.Module):
         Returns:
             ``(B, 3, H, W)``, same size as ``content``.
         """
-        alpha = check_alpha(alpha)
-        mode = check_color_mode(preserve_color)
-        check_image_batch(content, "content")
         cascade = self.cascade()
-        pipeline.check_min_side(cascade, *content.shape[-2:], "content")
-        if style_feats is None:
-            if style is None:
-                raise InputError("pass style images or precomputed style_feats")
-            styles = [style] if isinstance(style, Tensor) else list(style)
-            for i, s in enumerate(styles):
-                shape = check_image_batch(s, f"style {i}").shape
-                pipeline.check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
-            if mode == "coral":
-                styles = [coral(s, content) for s in styles]
-            style_feats = self.encode_style(styles)
-        elif mode == "coral":
-            raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
-        else:
-            style_feats = pipeline.check_style_feats(style_feats, self.decoder.in_channels)
-        weights = check_style_weights(style_weights, len(style_feats))
-        padded, h, w = pipeline.pad_to_multiple(content, self.stride)
-        target = adain_target(self.encode(padded), style_feats, weights, alpha, self.eps)
-        out = self.decoder(target)[..., :h, :w]
-        if mode == "luminance":
-            out = transfer_luminance(out, content)
-        return out
+        return pipeline.reference_forward(
+            cascade,
+            content,
+            style,
+            cascade.check_alphas(check_alpha(alpha), None),
+            style_weights=style_weights,
+            preserve_color=preserve_color,
+            style_feats=style_feats,
+        )
 
     # -- inference engine ------------------------------------------------------------------------------
     def _apply(self, fn: Any, recurse: bool = True) -> AdaINModel:
@@ -236,6 +219,8 @@ class AdaINModel(nn.Module):
         alpha: float = 1.0,
         *,
         transform: str | None = None,
+        levels: Sequence[str] | None = None,
+        level_alpha: Mapping[str, float] | None = None,
         style_feats: Sequence[Tensor] | None = None,
         style_weights: Sequence[float] | None = None,
         preserve_color: bool | str | None = False,
@@ -254,6 +239,8 @@ class AdaINModel(nn.Module):
             alpha: degree of stylisation in [0, 1].
             transform: ``"adain"`` (default: what the decoder was trained for), ``"wct"`` or
                 ``"efdm"`` at this model's level (see :mod:`adain_nst.nn.transforms`).
+            levels, level_alpha: as :meth:`adain_nst.MultiLevelModel.stylize`; this model has one
+                level, so only ``(self.level,)`` is accepted (others are refused with the reason).
             style_feats: instead of ``style``, features from :meth:`encode_style` computed once
                 and reused for many contents (not with ``preserve_color="coral"``).
             style_weights: interpolation weights, one per style, >= 0 (normalised to sum 1).
@@ -275,6 +262,8 @@ class AdaINModel(nn.Module):
             style,
             alpha,
             transform=transform,
+            levels=levels,
+            level_alpha=level_alpha,
             style_feats=style_feats,
             style_weights=style_weights,
             preserve_color=preserve_color,

@@ -18,9 +18,8 @@ import torch
 from torch import Tensor, nn
 
 from . import pipeline
-from ._checks import check_alpha, check_image_batch, check_style_weights
+from ._checks import check_alpha, check_image_batch
 from .architecture import LEVELS
-from .color import check_color_mode, coral, transfer_luminance
 from .errors import ConfigError, InputError
 from .image import ImageLike
 from .model import AdaINModel
@@ -165,29 +164,17 @@ class MultiLevelModel(nn.Module):
 
         Arguments as :meth:`stylize`, on tensors; between levels the image is clamped to [0, 1].
         """
-        alpha = check_alpha(alpha)
-        mode = check_color_mode(preserve_color)
-        check_image_batch(content, "content")
         cascade = self.cascade(transform, levels)
-        pipeline.check_min_side(cascade, *content.shape[-2:], "content")
-        alphas = cascade.check_alphas(alpha, self._level_alpha(levels, level_alpha))
-        if style_feats is None:
-            if style is None:
-                raise InputError("pass style images or precomputed style_feats")
-            styles = [style] if isinstance(style, Tensor) else list(style)
-            for i, s in enumerate(styles):
-                shape = check_image_batch(s, f"style {i}").shape
-                pipeline.check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
-            if mode == "coral":
-                styles = [coral(s, content) for s in styles]
-            feats = pipeline.encode_styles(cascade, styles, dtype=None, backend="reference")
-        elif mode == "coral":
-            raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
-        else:
-            feats = pipeline.as_style_features(cascade, style_feats)
-        weights = check_style_weights(style_weights, len(next(iter(feats.values()))))
-        out = pipeline.run_cascade(cascade, content, feats, weights, alphas, dtype=None, backend="reference")
-        return transfer_luminance(out, content) if mode == "luminance" else out
+        alphas = cascade.check_alphas(check_alpha(alpha), self._level_alpha(levels, level_alpha))
+        return pipeline.reference_forward(
+            cascade,
+            content,
+            style,
+            alphas,
+            style_weights=style_weights,
+            preserve_color=preserve_color,
+            style_feats=style_feats,
+        )
 
     def stylize(
         self,

@@ -24,7 +24,7 @@ import torch.nn.functional as F
 from PIL import Image
 from torch import Tensor
 
-from ._checks import check_alpha, check_size, check_style_weights
+from ._checks import check_alpha, check_image_batch, check_size, check_style_weights
 from .architecture import conv_costs, decoder_ops, encoder_ops, min_input_side, output_size, runs_at
 from .color import check_color_mode, coral, transfer_luminance
 from .engine.executor import Engine
@@ -312,6 +312,43 @@ def planned_size(image: Any, size: int | None) -> tuple[int, int] | None:
     return shorter_side_dims(h, w, size) if size is not None else (int(h), int(w))
 
 
+def reference_forward(
+    cascade: Cascade,
+    content: Tensor,
+    style: Tensor | Sequence[Tensor] | None,
+    alphas: Mapping[str, float],
+    *,
+    style_weights: Sequence[float] | None,
+    preserve_color: bool | str | None,
+    style_feats: Mapping[str, Sequence[Tensor]] | Sequence[Tensor] | None,
+) -> Tensor:
+    """The differentiable ``forward`` of a model: tensors in, the raw last decoder output out.
+
+    ``content`` ``(B, 3, H, W)`` in [0, 1]; ``style`` a tensor or list of them, or ``style_feats``
+    (a ``{level: [maps]}`` dict, or a list for one level); runs the reference modules.
+    """
+    mode = check_color_mode(preserve_color)
+    check_image_batch(content, "content")
+    check_min_side(cascade, *content.shape[-2:], "content")
+    if style_feats is None:
+        if style is None:
+            raise InputError("pass style images or precomputed style_feats")
+        styles = [style] if isinstance(style, Tensor) else list(style)
+        for i, s in enumerate(styles):
+            shape = check_image_batch(s, f"style {i}").shape
+            check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
+        if mode == "coral":
+            styles = [coral(s, content) for s in styles]
+        feats = encode_styles(cascade, styles, dtype=None, backend="reference")
+    elif mode == "coral":
+        raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
+    else:
+        feats = as_style_features(cascade, style_feats)
+    weights = check_style_weights(style_weights, len(next(iter(feats.values()))))
+    out = run_cascade(cascade, content, feats, weights, alphas, dtype=None, backend="reference")
+    return transfer_luminance(out, content) if mode == "luminance" else out
+
+
 @torch.inference_mode()
 def stylize(
     model: Any,
@@ -416,6 +453,7 @@ __all__ = [
     "min_side",
     "pad_to_multiple",
     "planned_size",
+    "reference_forward",
     "run_cascade",
     "stylize",
     "warn_if_memory_short",

@@ -21,7 +21,6 @@ from .._checks import check_alpha, check_positive_int, check_style_weights
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
 from ..errors import InputError
 from ..image import output_stems, save_image
-from ..multilevel import MultiLevelModel
 from ..nn.transforms import TRANSFORMS
 from ._options import (
     EXIT_OK,
@@ -124,16 +123,8 @@ def level_alphas(text: str) -> dict[str, float]:
 
 def cascade_options(args: argparse.Namespace, model: Any) -> dict[str, Any]:
     """The ``stylize`` keywords of ``--transform/--levels/--level-alpha``, checked against ``model`` (exit 2)."""
-    options: dict[str, Any] = {"transform": args.transform}
-    if args.levels is not None or args.level_alpha is not None:
-        if not isinstance(model, MultiLevelModel):
-            model.cascade(args.transform, args.levels)  # one level only: refused with the reason
-            if args.level_alpha is not None:
-                raise InputError("--level-alpha needs a multi-level model (the default family, or --model cd16x)")
-        else:
-            options.update(levels=args.levels, level_alpha=args.level_alpha)
-    model.cascade(args.transform, options.get("levels"))  # bad levels fail before any image is read
-    return options
+    model.cascade(args.transform, args.levels)  # bad levels fail before any image is read
+    return {"transform": args.transform, "levels": args.levels, "level_alpha": args.level_alpha}
 
 
 def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
