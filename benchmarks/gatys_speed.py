@@ -22,9 +22,7 @@ from __future__ import annotations
 import argparse
 import json
 import os
-import platform
 import statistics
-import subprocess
 import sys
 import time
 from pathlib import Path
@@ -33,6 +31,7 @@ from typing import Any
 import torch
 
 from adain_nst import EncoderConfig, VGGEncoder
+from adain_nst.bench.measure import machine_info
 from adain_nst.image import resize_shorter, to_tensor
 from adain_nst.optimization import gatys
 
@@ -42,42 +41,9 @@ def _shared() -> Path | None:
     return Path(root) if root else None
 
 
-def _git_commit() -> str | None:
-    try:
-        out = subprocess.run(
-            ["git", "rev-parse", "HEAD"], capture_output=True, text=True, check=True, cwd=Path(__file__).parent
-        )
-        return out.stdout.strip()
-    except (OSError, subprocess.CalledProcessError):
-        return None
-
-
-def _cpu_model() -> str:
-    try:
-        for line in Path("/proc/cpuinfo").read_text().splitlines():
-            if line.startswith("model name"):
-                return line.split(":", 1)[1].strip()
-    except OSError:
-        pass
-    return platform.processor() or "unknown"
-
-
 def machine(note: str | None) -> dict[str, Any]:
-    """What the numbers were measured on (CPU, threads, load, torch, GPU, commit)."""
-    info: dict[str, Any] = {
-        "cpu": _cpu_model(),
-        "logical_cpus": os.cpu_count(),
-        "torch_threads": torch.get_num_threads(),
-        "platform": platform.platform(),
-        "python": platform.python_version(),
-        "torch": torch.__version__,
-        "cuda": torch.cuda.get_device_name(0) if torch.cuda.is_available() else None,
-        "git_commit": _git_commit(),
-        "note": note,
-    }
-    if hasattr(os, "getloadavg"):
-        info["load_average_1_5_15"] = [round(x, 2) for x in os.getloadavg()]
-    return info
+    """What the numbers were measured on (``adain_nst.bench.measure.machine_info``), plus ``note``."""
+    return {**machine_info(), "note": note}
 
 
 def _encoder(name: str, args: argparse.Namespace) -> VGGEncoder | None:
@@ -177,7 +143,7 @@ def markdown(result: dict[str, Any]) -> str:
     m = result["machine"]
     lines = [
         f"Machine: {m['cpu']} ({m['logical_cpus']} logical CPUs, torch threads {m['torch_threads']}), "
-        f"CUDA: {m['cuda'] or 'none'}; torch {m['torch']}; commit {str(m['git_commit'])[:7]}.",
+        f"GPU: {m['gpu'] or 'none'}; torch {m['torch']}; commit {str(m['git_commit'])[:7]}.",
     ]
     if m.get("note"):
         lines.append(f"Note: {m['note']}")
