@@ -233,12 +233,23 @@ class MultiLevelModel(nn.Module):
         spec = FAMILIES.get(name)
         if spec is None:
             raise InputError(f"unknown model family {name!r}; families: {', '.join(sorted(FAMILIES))}")
-        pairs = {}
-        for level, enc_key, dec_key in spec.pairs:
-            encoder = VGGEncoder.from_checkpoint(bundled_path(BUNDLED_FILES[enc_key]))
-            decoder = Decoder.from_checkpoint(bundled_path(BUNDLED_FILES[dec_key]))
-            pairs[level] = AdaINModel(encoder, decoder).eval()
-        adain = AdaINModel.from_pretrained(spec.adain_model) if spec.adain_model in REGISTRY else None
+        encoders: dict[str, VGGEncoder] = {}
+
+        def encoder(key: str) -> VGGEncoder:  # one module per file: the AdaIN model shares e4 with its pair
+            if key not in encoders:
+                encoders[key] = VGGEncoder.from_checkpoint(bundled_path(BUNDLED_FILES[key]))
+            return encoders[key]
+
+        def decoder(key: str) -> Decoder:
+            return Decoder.from_checkpoint(bundled_path(BUNDLED_FILES[key]))
+
+        pairs = {level: AdaINModel(encoder(e), decoder(d)).eval() for level, e, d in spec.pairs}
+        adain = None
+        adain_spec = REGISTRY.get(spec.adain_model or "")
+        if adain_spec is not None and adain_spec.bundled is not None:
+            adain = AdaINModel(encoder(adain_spec.bundled[0]), decoder(adain_spec.bundled[1]), adain_spec.eps).eval()
+        elif adain_spec is not None:
+            adain = AdaINModel.from_pretrained(adain_spec.name)
         model = cls(pairs, adain, transform=spec.transform, levels=spec.levels, level_alpha=dict(spec.level_alpha))
         model.eval().requires_grad_(False)
         return model.to(device) if device is not None else model
