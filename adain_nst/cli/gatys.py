@@ -13,7 +13,7 @@ from torch import Tensor
 from ..engine.runtime import resolve_device
 from ..errors import InputError
 from ..image import save_animation, save_image
-from ..optimization import DEFAULT_CONTENT_LAYERS, PRESETS, resolve_encoder
+from ..optimization import DEFAULT_CONTENT_LAYERS, OPTIMIZERS, PRESETS, resolve_encoder
 from ..optimization import gatys as optimize_image
 from ._options import EXIT_OK, add_device_option, check_image_suffix, floats, ints, require_files
 
@@ -63,7 +63,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--tv-weight", type=float)
     p.add_argument("--content-layers", type=layer_list, help="e.g. relu4_2 (default)")
     p.add_argument("--style-layers", type=layer_list, help="e.g. relu1_1,relu2_1 or relu1_1:0.2,relu4_1:0.8")
-    p.add_argument("--optimizer", choices=("lbfgs", "adam"), default="lbfgs")
+    p.add_argument(
+        "--optimizer",
+        choices=OPTIMIZERS,
+        help="lbfgs (one pass per step), lbfgs-wolfe (with a line search) or adam; default: the encoder's "
+        "(lbfgs on the ImageNet VGG-19, lbfgs-wolfe on cd16x)",
+    )
     p.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--init", default="content", help="content, noise or an image file (default content)")
     p.add_argument("--style-weights", type=floats, help="blending weights, one per style, e.g. 0.3,0.7")

@@ -17,6 +17,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--content-dir", required=True, help="folder of content photos")
     p.add_argument("--style-dir", required=True, help="folder of style images")
     p.add_argument("--encoder", required=True, help="encoder checkpoint (cd16x e4.pth, vgg_normalised.pth or ours)")
+    p.add_argument(
+        "--loss-encoder",
+        help="network of the style loss: a checkpoint file or a bundled encoder name such as vgg19-imagenet "
+        "(default: --encoder itself, as in the paper)",
+    )
     p.add_argument("--init-decoder", help="start from this decoder (e.g. cd16x d4.pth) instead of random weights")
     p.add_argument("--out", required=True, help="run folder: checkpoint.pt, log.jsonl, decoder.safetensors")
     p.add_argument("--iters", type=int, default=d.iters)
@@ -29,7 +34,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--crop", type=int, default=d.crop, help="random square crop, px")
     p.add_argument("--seed", type=int, default=d.seed)
     p.add_argument("--device", default=d.device, help=f"cpu, cuda, cuda:1, mps or auto (default: {d.device})")
-    p.add_argument("--amp", action="store_true", help="float16 mixed precision (CUDA only)")
+    p.add_argument(
+        "--dtype",
+        choices=["float32", "bfloat16", "float16", "auto"],
+        help="training precision: float32 (default), bfloat16 (CUDA or a CPU with native bf16), "
+        "float16 (CUDA), auto (bfloat16 where native); a resumed run keeps its recorded one",
+    )
+    p.add_argument("--amp", action="store_true", help="deprecated: --dtype float16 (CUDA only)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory")
@@ -58,6 +69,8 @@ def run(args: argparse.Namespace) -> int:
         amp=args.amp,
         checkpoint_every=args.checkpoint_every,
         cache_images=not args.no_cache,
+        dtype=args.dtype,
+        loss_encoder=args.loss_encoder,
     )
     result = train(config, resume=args.resume)
     last = result.last

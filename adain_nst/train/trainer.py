@@ -39,9 +39,11 @@ from ..errors import CheckpointError, ConfigError, DeviceError, InputError, Weig
 from ..nn.decoder import Decoder
 from ..nn.encoder import VGGEncoder
 from ..nn.transforms import adaptive_instance_norm
+from ..pretrained.bundled import bundled_path
 from ..pretrained.folder import DECODER_NAME, decoder_metadata, safetensors_bytes
 from ..pretrained.formats import ENCODER_FINGERPRINT
 from ..pretrained.pairing import encoder_fingerprint
+from ..pretrained.registry import ENCODER_WEIGHTS
 from .data import CONTENT_STREAM, STYLE_STREAM, ImageFolder, sample_batch
 from .losses import adain_content_loss, moment_style_loss, style_layers_for
 
@@ -51,7 +53,18 @@ CONFIG_NAME = "train_config.json"
 CHECKPOINT_FORMAT = "adain_nst.train"
 CHECKPOINT_VERSION = 2  # 2: the config records its dtype; the file loads with weights_only=True
 
-RUN_FIELDS = ("batch_size", "lr", "lr_decay", "style_weight", "content_weight", "size", "crop", "seed", "dtype")
+RUN_FIELDS = (
+    "batch_size",
+    "lr",
+    "lr_decay",
+    "style_weight",
+    "content_weight",
+    "size",
+    "crop",
+    "seed",
+    "dtype",
+    "loss_encoder",
+)
 """Options that define a run's numbers: a resumed run keeps the recorded values."""
 
 
@@ -64,6 +77,9 @@ class TrainConfig:
     bf16), ``"float16"`` (CUDA), or ``"auto"`` (bfloat16 where native, else float32).
     ``amp`` is the deprecated spelling of ``dtype="float16"`` on CUDA (on CPU it did nothing).
     ``final_relu``: ``None`` takes it from the initial decoder (cd16x: True), else False.
+    ``loss_encoder``: the network of the style loss (a checkpoint file or a bundled encoder's
+    registry name such as ``"vgg19-imagenet"``); ``None`` is ``encoder`` itself, as in the
+    paper. The content loss is always taken by ``encoder``, whose features the AdaIN target is.
     """
 
     content_dir: str
@@ -88,6 +104,7 @@ class TrainConfig:
     cache_images: bool = True
     final_relu: bool | None = None
     dtype: str | None = None
+    loss_encoder: str | None = None
 
     def __post_init__(self) -> None:
         if isinstance(self.dtype, torch.dtype):
@@ -185,13 +202,16 @@ class DecoderTrainer:
     :func:`training_dtype`); :attr:`config` afterwards records the canonical dtype name.
     """
 
-    def __init__(self, config: TrainConfig, encoder: VGGEncoder, decoder: Decoder) -> None:
+    def __init__(
+        self, config: TrainConfig, encoder: VGGEncoder, decoder: Decoder, loss_encoder: VGGEncoder | None = None
+    ) -> None:
         self.device = runtime.resolve_device(config.device)
         self.dtype = training_dtype(requested_dtype(config, self.device), self.device)
         self.config = dataclasses.replace(config, dtype=runtime.dtype_name(self.dtype), amp=False)
         self.level = decoder.level
         self.style_layers = style_layers_for(self.level)
-        encoder.check_layers(self.style_layers)
+        (loss_encoder or encoder).check_layers(self.style_layers)
+        encoder.check_layers([self.level])
         if encoder.channels[self.level] != decoder.in_channels:
             raise ConfigError(
                 f"the decoder takes {decoder.in_channels} channels but the encoder's {self.level} has "
@@ -200,6 +220,11 @@ class DecoderTrainer:
         memory_format = torch.channels_last if config.channels_last else torch.contiguous_format
         self.memory_format = memory_format
         self.encoder = encoder.to(self.device, memory_format=memory_format).eval().requires_grad_(False)
+        self.loss_encoder = (
+            None
+            if loss_encoder is None
+            else loss_encoder.to(self.device, memory_format=memory_format).eval().requires_grad_(False)
+        )
         self.decoder = decoder.to(self.device, memory_format=memory_format).train().requires_grad_(True)
         self.optimizer = torch.optim.Adam(self.decoder.parameters(), lr=config.lr)
         self.scaler = torch.amp.GradScaler("cuda", enabled=self.dtype == torch.float16)
@@ -225,15 +250,19 @@ class DecoderTrainer:
         content = content.to(self.device, memory_format=self.memory_format, non_blocking=True)
         style = style.to(self.device, memory_format=self.memory_format, non_blocking=True)
         layers = self.style_layers
+        judge = self.loss_encoder or self.encoder
         with self._autocast():
             with torch.no_grad():
                 c_feat = self.encoder(content, (self.level,))[self.level]
-                s_feats = self.encoder(style, layers)
+                s_feats = self.encoder(style, layers if judge is self.encoder else (self.level,))
                 target = adaptive_instance_norm(c_feat, s_feats[self.level])
+                if judge is not self.encoder:
+                    s_feats = judge(style, layers)
             image = self.decoder(target)
-            g_feats = self.encoder(image, layers)
+            g_feats = judge(image, layers)
+            g_level = g_feats[self.level] if judge is self.encoder else self.encoder(image, (self.level,))[self.level]
         # Statistics in float32: the std of low-precision features loses too much.
-        loss_c = adain_content_loss(g_feats[self.level].float(), target.float())
+        loss_c = adain_content_loss(g_level.float(), target.float())
         loss_s = moment_style_loss([g_feats[k].float() for k in layers], [s_feats[k].float() for k in layers])
         loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
@@ -407,12 +436,22 @@ def build_trainer(config: TrainConfig, state: dict[str, Any] | None = None) -> D
             new_config = dataclasses.replace(decoder.config, final_relu=config.final_relu)
             decoder = Decoder.from_state_dict(new_config, decoder.state_dict())
     level = decoder.level if decoder is not None else "relu4_1"
-    encoder = VGGEncoder.from_checkpoint(config.encoder, last_layer=style_layers_for(level)[-1])
+    last = style_layers_for(level)[-1]
+    encoder = load_encoder(config.encoder, level if config.loss_encoder else last)
+    loss_encoder = load_encoder(config.loss_encoder, last) if config.loss_encoder else None
     if decoder is None:
         widths = tuple(encoder.channels[f"relu{k}_1"] for k in range(1, 5))
         torch.manual_seed(config.seed)
         decoder = Decoder(DecoderConfig(widths=widths, final_relu=bool(config.final_relu)))
-    return DecoderTrainer(config, encoder, decoder)
+    return DecoderTrainer(config, encoder, decoder, loss_encoder)
+
+
+def load_encoder(name_or_path: str, last_layer: str) -> VGGEncoder:
+    """An encoder cut after ``last_layer``, from a checkpoint file (any layout) or a bundled encoder's name."""
+    weights = ENCODER_WEIGHTS.get(str(name_or_path))
+    if weights is not None and weights.bundled and not Path(name_or_path).exists():
+        return VGGEncoder.from_checkpoint(bundled_path(weights.file), last_layer=last_layer)
+    return VGGEncoder.from_checkpoint(name_or_path, last_layer=last_layer)
 
 
 def train(
@@ -502,6 +541,7 @@ __all__ = [
     "build_trainer",
     "export_decoder",
     "load_checkpoint",
+    "load_encoder",
     "recorded_dtype",
     "requested_dtype",
     "resumed_config",

@@ -13,12 +13,14 @@ from safetensors import safe_open
 
 from adain_nst import AdaINModel, ConfigError, Decoder, DecoderConfig, DeviceError, InputError
 from adain_nst.engine import runtime
+from adain_nst.nn.transforms import adaptive_instance_norm
 from adain_nst.pretrained.folder import FORMAT_VERSION
 from adain_nst.pretrained.formats import read_file
 from adain_nst.train import TrainConfig, export_decoder, load_checkpoint, train
-from adain_nst.train.trainer import recorded_dtype, resumed_config, training_dtype
+from adain_nst.train.losses import STYLE_LAYERS, adain_content_loss, moment_style_loss
+from adain_nst.train.trainer import build_trainer, load_encoder, recorded_dtype, resumed_config, training_dtype
 
-from .helpers import WIDTHS, make_config
+from .helpers import WIDTHS, he_encoder, make_config, save_encoder
 
 
 def test_twenty_steps_lower_the_loss_and_write_outputs(data: dict[str, Path]) -> None:
@@ -188,3 +190,36 @@ def test_bad_options_are_rejected(data: dict[str, Path]) -> None:
     with pytest.raises(InputError, match="dtype"):
         train(make_config(data, "bad", dtype="float8"), progress=False)
     assert not (data["root"] / "bad").exists()
+
+
+def test_a_separate_loss_encoder_takes_the_style_loss(data: dict[str, Path]) -> None:
+    # The style loss is measured by another network than the one the AdaIN target lives in: a
+    # second random encoder, saved to a file. The content loss stays the encoder's own.
+    other = save_encoder(he_encoder(seed=7), data["root"] / "judge.safetensors")
+    cfg = make_config(data, "judged", iters=4, loss_encoder=str(other))
+    trainer = build_trainer(cfg)
+    assert trainer.loss_encoder is not None
+    torch.manual_seed(0)
+    c, s = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        t = adaptive_instance_norm(
+            trainer.encoder(c, ("relu4_1",))["relu4_1"], trainer.encoder(s, ("relu4_1",))["relu4_1"]
+        )
+        g = trainer.decoder(t)
+        want_c = adain_content_loss(trainer.encoder(g, ("relu4_1",))["relu4_1"], t).item()
+        layers = STYLE_LAYERS
+        judge = trainer.loss_encoder
+        want_s = moment_style_loss(list(judge(g, layers).values()), list(judge(s, layers).values())).item()
+    got = trainer.train_step(c, s)
+    assert got.content == pytest.approx(want_c, rel=1e-5)
+    assert got.style == pytest.approx(want_s, rel=1e-5)
+    result = train(cfg, progress=False)
+    state = load_checkpoint(result.out / "checkpoint.pt")
+    assert state["config"]["loss_encoder"] == str(other)
+    with pytest.raises(InputError, match="loss_encoder"):  # a resumed run keeps its loss network
+        train(make_config(data, "judged", iters=6, loss_encoder=str(data["encoder"])), progress=False, resume=True)
+
+
+def test_loss_encoder_by_bundled_name(data: dict[str, Path]) -> None:
+    encoder = load_encoder("vgg19-imagenet", "relu2_1")
+    assert encoder.config.variant == "caffe" and encoder.config.last_layer == "relu2_1"
