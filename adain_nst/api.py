@@ -12,6 +12,7 @@ import torch
 from .engine.runtime import resolve_device, resolve_dtype
 from .errors import InputError
 from .image import ImageLike
+from .masks import MaskLike, load_masks
 from .model import AdaINModel
 from .multilevel import MultiLevelModel
 from .pipeline import check_call_options
@@ -113,11 +114,12 @@ def _part_file(path: str | os.PathLike[str], part: str) -> Path:
 
 def stylize(
     content: ImageLike,
-    style: ImageLike | Sequence[ImageLike],
+    style: ImageLike | Sequence[ImageLike | None],
     alpha: float = 1.0,
     *,
     transform: str | None = None,
     levels: Sequence[str] | None = None,
+    masks: Sequence[MaskLike] | None = None,
     level_alpha: Mapping[str, float] | None = None,
     model: ModelSource | None = None,
     dtype: torch.dtype | str | None = None,
@@ -125,7 +127,8 @@ def stylize(
     content_size: int | None = None,
     style_size: int | None = None,
     style_weights: Sequence[float] | None = None,
-    preserve_color: bool | str | None = None,
+    preserve_color: bool | str | Sequence[bool | str | None] | None = None,
+    region_alpha: Sequence[float] | None = None,
 ) -> Any:
     """Stylise ``content`` with ``style``.
 
@@ -134,11 +137,19 @@ def stylize(
 
     Args:
         content: path, PIL image, numpy array (HWC) or tensor (CHW / BCHW) in [0, 1].
-        style: one style image of any of those kinds, or a list to interpolate.
+        style: one style image of any of those kinds, or a list: interpolated without
+            ``masks``, one style per mask with them (``None``: that region keeps the content).
         alpha: degree of stylisation in [0, 1].
         transform: ``"adain"``, ``"wct"`` or ``"efdm"`` (default: the model's).
         levels: layer names coarse to fine, e.g. ``("relu5_1", "relu4_1")``; ``("relu4_1",)``
             with ``"adain"`` is the AdaIN paper's single pass (default: the model's).
+        masks: spatial control (``docs/masks.md``): one mask per style, each a path, PIL image,
+            numpy array or tensor, binary or soft in [0, 1], any size with the content's aspect
+            ratio. Each region's content statistics are measured inside its mask, transformed
+            with its style and blended by the masks at every level. Pixels no mask covers keep
+            the content; overlapping masks are normalised to sum 1. Bad masks raise
+            :class:`~adain_nst.errors.MaskError` before the model loads. Label maps:
+            :func:`adain_nst.masks.masks_from_labels`.
         level_alpha: per-level alpha, e.g. ``{"relu1_1": 0.5}``.
         model: anything :func:`load_model` accepts; default: the default family, loaded once
             per process.
@@ -148,7 +159,10 @@ def stylize(
             model's device for a model object.
         content_size, style_size: resize so the shorter side has this many px first.
         style_weights: interpolation weights, one per style (normalised to sum 1).
-        preserve_color: ``None``, ``"coral"`` or ``"luminance"``.
+        preserve_color: ``None``, ``"coral"`` or ``"luminance"``; with ``masks`` also a list,
+            one mode per mask (``"coral"`` recolours that style to its region's colours).
+        region_alpha: with ``masks``, one strength in [0, 1] per mask (it multiplies ``alpha``
+            and ``level_alpha`` inside that region).
 
     Returns:
         The same kind as ``content`` (a path gives a PIL image), values in [0, 1].
@@ -162,7 +176,11 @@ def stylize(
         preserve_color=preserve_color,
         content_size=content_size,
         style_size=style_size,
+        masks=masks,
+        region_alpha=region_alpha,
     )
+    if masks is not None:  # read and check every mask before a model loads
+        masks = load_masks(masks, len(style) if isinstance(style, (list, tuple)) else 1)
     if not isinstance(model, (AdaINModel, MultiLevelModel)):
         resolve_dtype(dtype, resolve_device(device))
     net = get_model(model, device=device)
@@ -178,6 +196,8 @@ def stylize(
         content_size=content_size,
         style_size=style_size,
         dtype=dtype,
+        masks=masks,
+        region_alpha=region_alpha,
     )
 
 

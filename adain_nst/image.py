@@ -196,6 +196,24 @@ def _read(
     return rgb, full
 
 
+def open_image(path: str | os.PathLike[str], *, max_pixels: PixelLimit = "default") -> Image.Image:
+    """An image file decoded in its own mode (``"L"``, ``"P"``, ``"RGBA"``, ``"I;16"``...), EXIF-rotated.
+
+    For inputs whose channels mean something other than colour (masks, label maps); errors as
+    :func:`load_image`. Of an animation or a multi-page file the first frame is used.
+    """
+    p = Path(path)
+    with _open(p, max_pixels) as im:
+        try:
+            im.load()
+            out = im.copy()
+        except (OSError, SyntaxError, ValueError) as exc:
+            raise ImageReadError(f"cannot read image {p} (truncated or corrupt?): {exc}") from None
+    if _orientation(out) != 1:
+        out = ImageOps.exif_transpose(out) or out
+    return out
+
+
 def list_images(directory: str | os.PathLike[str], *, recursive: bool = False, what: str = "") -> list[Path]:
     """Image files (by suffix, see ``IMAGE_SUFFIXES``) in ``directory``, sorted.
 
@@ -482,6 +500,7 @@ __all__ = [
     "image_size",
     "list_images",
     "load_image",
+    "open_image",
     "output_stems",
     "resize_shorter",
     "save_animation",

@@ -110,8 +110,10 @@ class AdaINModel(nn.Module):
         alpha: float = 1.0,
         *,
         style_weights: Sequence[float] | None = None,
-        preserve_color: bool | str | None = False,
+        preserve_color: bool | str | Sequence[bool | str | None] | None = False,
         style_feats: Sequence[Tensor] | None = None,
+        masks: Any = None,
+        region_alpha: Sequence[float] | None = None,
     ) -> Tensor:
         """Stylise ``content`` with ``style``; returns the raw (unclamped) decoder output.
 
@@ -126,6 +128,7 @@ class AdaINModel(nn.Module):
                 content first) or ``"luminance"`` (keep the content's chrominance).
             style_feats: precomputed :meth:`encode_style` output instead of ``style``
                 (not with ``"coral"``, which needs the style pixels).
+            masks, region_alpha: spatial control, as :meth:`stylize`.
 
         Returns:
             ``(B, 3, H, W)``, same size as ``content``.
@@ -139,6 +142,8 @@ class AdaINModel(nn.Module):
             style_weights=style_weights,
             preserve_color=preserve_color,
             style_feats=style_feats,
+            masks=masks,
+            region_alpha=region_alpha,
         )
 
     # -- inference engine ------------------------------------------------------------------------------
@@ -223,11 +228,13 @@ class AdaINModel(nn.Module):
         level_alpha: Mapping[str, float] | None = None,
         style_feats: Sequence[Tensor] | None = None,
         style_weights: Sequence[float] | None = None,
-        preserve_color: bool | str | None = False,
+        preserve_color: bool | str | Sequence[bool | str | None] | None = False,
         content_size: int | None = None,
         style_size: int | None = None,
         dtype: torch.dtype | str | None = None,
         backend: str = "engine",
+        masks: Any = None,
+        region_alpha: Sequence[float] | None = None,
     ) -> Any:
         """Stylise an image given as a path, PIL image, numpy array or tensor.
 
@@ -252,6 +259,14 @@ class AdaINModel(nn.Module):
                 unless :meth:`optimize_for_inference` chose otherwise), ``"auto"``,
                 ``torch.float32``, ``torch.bfloat16`` or ``torch.float16`` (CUDA).
             backend: ``"engine"`` (fast) or ``"reference"`` (:meth:`forward`, float32 only).
+            masks: spatial control (``docs/masks.md``): one mask per style (paths, PIL images,
+                numpy arrays or tensors; binary or soft in [0, 1]; any size with the content's
+                aspect ratio); ``style`` is then a list with one style per mask, an entry
+                ``None`` keeps the content in its region. Each region's content statistics are
+                measured inside its mask and the transforms are blended by the masks at every
+                level. Uncovered pixels keep the content; overlaps are normalised to sum 1.
+                ``preserve_color`` may then be a list (one mode per mask).
+            region_alpha: with ``masks``, one strength in [0, 1] per mask (multiplies ``alpha``).
 
         Returns:
             The stylised image, values in [0, 1], at the (resized) content's exact size.
@@ -271,6 +286,8 @@ class AdaINModel(nn.Module):
             style_size=style_size,
             dtype=dtype,
             backend=backend,
+            masks=masks,
+            region_alpha=region_alpha,
         )
 
     # -- constructors ----------------------------------------------------------------------------------

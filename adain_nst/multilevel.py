@@ -157,8 +157,10 @@ class MultiLevelModel(nn.Module):
         levels: Sequence[str] | None = None,
         level_alpha: Mapping[str, float] | None = None,
         style_weights: Sequence[float] | None = None,
-        preserve_color: bool | str | None = False,
+        preserve_color: bool | str | Sequence[bool | str | None] | None = False,
         style_feats: Mapping[str, Sequence[Tensor]] | None = None,
+        masks: Any = None,
+        region_alpha: Sequence[float] | None = None,
     ) -> Tensor:
         """The differentiable reference cascade; ``(B, 3, H, W)`` in, the raw last decoder output out.
 
@@ -174,6 +176,8 @@ class MultiLevelModel(nn.Module):
             style_weights=style_weights,
             preserve_color=preserve_color,
             style_feats=style_feats,
+            masks=masks,
+            region_alpha=region_alpha,
         )
 
     def stylize(
@@ -187,17 +191,20 @@ class MultiLevelModel(nn.Module):
         level_alpha: Mapping[str, float] | None = None,
         style_feats: Mapping[str, Sequence[Tensor]] | None = None,
         style_weights: Sequence[float] | None = None,
-        preserve_color: bool | str | None = False,
+        preserve_color: bool | str | Sequence[bool | str | None] | None = False,
         content_size: int | None = None,
         style_size: int | None = None,
         dtype: torch.dtype | str | None = None,
         backend: str = "engine",
+        masks: Any = None,
+        region_alpha: Sequence[float] | None = None,
     ) -> Any:
         """Stylise an image given as a path, PIL image, numpy array or tensor, coarse to fine.
 
         Args:
             content, style, style_weights, preserve_color, content_size, style_size, dtype,
-                backend: as :meth:`adain_nst.AdaINModel.stylize`.
+                backend, masks, region_alpha: as :meth:`adain_nst.AdaINModel.stylize` (masks are
+                blended at every level of the cascade).
             alpha: degree of stylisation in [0, 1] at every level (times the model's default
                 per-level factors when ``levels`` and ``level_alpha`` are not given).
             transform: ``"adain"``, ``"wct"`` or ``"efdm"`` (default: the model's).
@@ -225,6 +232,8 @@ class MultiLevelModel(nn.Module):
             style_size=style_size,
             dtype=dtype,
             backend=backend,
+            masks=masks,
+            region_alpha=region_alpha,
         )
 
     @classmethod

@@ -16,6 +16,7 @@ from ..image import save_animation, save_image
 from ..optimization import DEFAULT_CONTENT_LAYERS, OPTIMIZERS, PRESETS, resolve_encoder
 from ..optimization import gatys as optimize_image
 from ._options import EXIT_OK, add_device_option, check_image_suffix, floats, ints, require_files
+from .stylize import NO_STYLE, add_mask_options, region_options
 
 GIF_FRAMES = 60  # frames of an --animation without --save-every, however many steps there are
 
@@ -72,6 +73,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, help="step size (default 1 for L-BFGS, 0.02 for Adam)")
     p.add_argument("--init", default="content", help="content, noise or an image file (default content)")
     p.add_argument("--style-weights", type=floats, help="blending weights, one per style, e.g. 0.3,0.7")
+    add_mask_options(p, region_alpha=False)
     p.add_argument("--preserve-color", choices=("coral", "luminance"), help="keep the content's colours")
     p.add_argument("--seed", type=int, default=0, help="seed of the noise init (default 0)")
     add_device_option(p)
@@ -93,13 +95,18 @@ def _check_options(args: argparse.Namespace) -> str | Path:
         init = Path(init)
         if not init.is_file():
             raise InputError(f"--init must be content, noise or an image file; {init} does not exist")
-    require_files([Path(args.content), *map(Path, args.style)])
+    kept = [s.lower() == NO_STYLE and not Path(s).exists() for s in args.style]
+    if any(kept) and not (args.masks or args.label_map):
+        raise InputError(f"a STYLE of '{NO_STYLE}' marks a region without style loss: it needs --mask")
+    require_files([Path(args.content), *(Path(s) for s, k in zip(args.style, kept, strict=True) if not k)])
     return init
 
 
 def run(args: argparse.Namespace) -> int:
     """Optimise, write the image (and intermediates / GIF), print where; returns the exit status."""
     init = _check_options(args)
+    regions = region_options(args, len(args.style))  # every mask read and checked before the encoder loads
+    styles = [None if s.lower() == NO_STYLE and not Path(s).exists() else str(s) for s in args.style]
     device = resolve_device(args.device)
     out = Path(args.out)
     steps: int | list[int] = args.steps[0] if len(args.steps) == 1 else args.steps
@@ -124,7 +131,8 @@ def run(args: argparse.Namespace) -> int:
     t0 = time.perf_counter()
     result = optimize_image(
         str(args.content),
-        [str(s) for s in args.style],
+        styles,
+        **regions,
         encoder=encoder,
         content_layers=args.content_layers or DEFAULT_CONTENT_LAYERS,
         style_layers=args.style_layers,

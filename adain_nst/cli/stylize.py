@@ -18,10 +18,13 @@ from typing import Any
 from tqdm.auto import tqdm
 
 from .._checks import check_alpha, check_positive_int, check_style_weights
+from ..color import COLOR_MODES
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
-from ..errors import InputError
+from ..errors import InputError, MaskError
 from ..image import output_stems, save_image
+from ..masks import format_label, load_masks, masks_from_labels, parse_label
 from ..nn.transforms import TRANSFORMS
+from ..pipeline import check_region_alpha
 from ._options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -39,12 +42,16 @@ from ._options import (
 DTYPE_CHOICES = ("auto", "float32", "bfloat16", "float16")
 
 
+NO_STYLE = "none"
+"""A STYLE argument that marks a region keeping the content (with masks)."""
+
+
 @dataclass(frozen=True)
 class Job:
-    """One output image: a content, the style(s) blended into it and where it goes."""
+    """One output image: a content, the style(s) blended into it (``None``: a region keeping the content)."""
 
     content: Path
-    styles: list[Path]
+    styles: list[Path | None]
     output: Path
 
 
@@ -58,7 +65,8 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
             "If CONTENT or a STYLE is a directory, every content x style pair is produced instead, "
             "written into the OUT directory as <content>_<style>.<ext> (inputs whose names differ only in "
             "their suffix, pic.jpg and pic.png, keep it: pic_jpg_<style>.<ext>); hidden files are skipped; "
-            "pairs that fail are named on stderr and the exit status is 3."
+            "pairs that fail are named on stderr and the exit status is 3. With --mask (one per style) or "
+            "--label-map each style paints its own region instead (docs/masks.md)."
         ),
     )
     p.add_argument("content", help="content image file or directory")
@@ -69,7 +77,14 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--alpha", type=float, default=1.0, help="degree of stylisation in [0, 1] (default 1)")
     add_cascade_options(p)
     p.add_argument("--style-weights", type=floats, help="interpolation weights, one per style, e.g. 0.3,0.7")
-    p.add_argument("--preserve-color", choices=("coral", "luminance"), help="keep the content's colours")
+    add_mask_options(p)
+    p.add_argument(
+        "--preserve-color",
+        type=color_modes,
+        metavar="MODE",
+        help="keep the content's colours: coral or luminance; with masks a list, one per mask (none, coral, "
+        "luminance), e.g. coral,none",
+    )
     p.add_argument("--content-size", type=int, help="resize content so its shorter side is this many px")
     p.add_argument("--style-size", type=int, help="resize styles so their shorter side is this many px")
     p.add_argument("--ext", default="png", help="output format for directory outputs (default png)")
@@ -100,6 +115,84 @@ def add_cascade_options(p: argparse.ArgumentParser) -> None:
         metavar="LEVEL=A,...",
         help="per-level alpha, e.g. relu1_1=0.5,relu2_1=0.8 (others: --alpha)",
     )
+
+
+def add_mask_options(p: argparse.ArgumentParser, *, region_alpha: bool = True) -> None:
+    """``--mask`` (repeated), ``--label-map`` / ``--labels`` and ``--region-alpha`` (spatial control)."""
+    p.add_argument(
+        "--mask",
+        action="append",
+        dest="masks",
+        metavar="FILE",
+        help="region mask for the style in the same position (repeat: one per style; white = that style, "
+        "grey = a soft blend, black = not; a transparent PNG uses its alpha). A STYLE of 'none' keeps the "
+        "content in its region; pixels no mask covers keep the content too. See docs/masks.md",
+    )
+    p.add_argument(
+        "--label-map",
+        metavar="FILE",
+        help="one image whose colours (RGB) or integer values (greyscale, palette) name the regions, instead "
+        "of --mask: one style per label, labels in ascending order unless --labels says otherwise",
+    )
+    p.add_argument(
+        "--labels",
+        type=label_list,
+        metavar="L1,L2,...",
+        help="the --label-map labels of the styles, in order: integers (0,1,2) or colours (#ff0000,#00ff00); "
+        "other labels keep the content",
+    )
+    if region_alpha:
+        p.add_argument("--region-alpha", type=floats, metavar="A,...", help="per-mask strength in [0, 1], e.g. 1,0.5")
+
+
+def color_modes(text: str) -> str | list[str | None] | None:
+    """``coral`` -> ``"coral"``; ``coral,none`` -> ``["coral", None]`` (one mode per mask)."""
+    items = [t.strip().lower() for t in text.split(",")]
+    allowed = (*COLOR_MODES, NO_STYLE)
+    bad = [t for t in items if t not in allowed]
+    if bad or not items:
+        raise argparse.ArgumentTypeError(f"expected {', '.join(allowed)} (a list with masks), got {text!r}")
+    modes: list[str | None] = [None if t == NO_STYLE else t for t in items]
+    return modes[0] if len(modes) == 1 else modes
+
+
+def label_list(text: str) -> list[Any]:
+    """``0,1,2`` or ``#ff0000,#00ff00`` -> labels (see :func:`adain_nst.masks.parse_label`)."""
+    try:
+        return [parse_label(t) for t in text.split(",") if t.strip()]
+    except MaskError as exc:
+        raise argparse.ArgumentTypeError(str(exc)) from None
+
+
+def region_options(args: argparse.Namespace, n_styles: int) -> dict[str, Any]:
+    """The ``masks`` / ``region_alpha`` keywords from ``--mask``, ``--label-map``, ``--labels``, ``--region-alpha``.
+
+    Every mask is read and checked here, before the model loads (a bad one: exit 2).
+    """
+    if args.labels and not args.label_map:
+        raise InputError("--labels names the regions of a --label-map; give the label map too")
+    if args.masks and args.label_map:
+        raise InputError("give either --mask (one per style) or --label-map, not both")
+    alphas = getattr(args, "region_alpha", None)
+    if not args.masks and not args.label_map:
+        if alphas is not None:
+            raise InputError("--region-alpha needs --mask or --label-map (one strength per region)")
+        return {}
+    if args.style_weights:
+        raise InputError("--style-weights interpolates styles; with masks each style has its own region")
+    if args.masks:
+        masks = load_masks(args.masks, n_styles)
+    else:
+        masks, labels = masks_from_labels(args.label_map, args.labels)
+        if len(masks) != n_styles:
+            found = ", ".join(format_label(x) for x in labels)
+            raise MaskError(
+                f"--label-map {args.label_map} has {len(masks)} region(s) ({found}) for {n_styles} style(s): give one "
+                "style per label, or name the labels of the styles with --labels"
+            )
+    if not hasattr(args, "region_alpha"):
+        return {"masks": masks}
+    return {"masks": masks, "region_alpha": None if alphas is None else check_region_alpha(alphas, n_styles)}
 
 
 def level_list(text: str) -> list[str]:
@@ -136,13 +229,22 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
     ends with ``/``.
     """
     contents, content_dir = expand_paths([args.content], "content")
-    styles, style_dir = expand_paths(args.style, "style")
+    masked = bool(getattr(args, "masks", None) or getattr(args, "label_map", None))
+    kept = [s.lower() == NO_STYLE and not Path(s).exists() for s in args.style]
+    if any(kept) and not masked:
+        raise InputError(f"a STYLE of '{NO_STYLE}' marks a region that keeps the content: it needs --mask")
+    styles, style_dir = expand_paths([s for s, k in zip(args.style, kept, strict=True) if not k], "style")
+    if masked and style_dir:
+        raise InputError("with --mask or --label-map give one style file per region, not a directory")
     folder_job = content_dir or style_dir
     if folder_job and args.style_weights:
         raise InputError("--style-weights interpolates several style files; it cannot be used with directories")
-    if not folder_job:
+    if not folder_job and not masked:
         check_style_weights(args.style_weights, len(styles))
     require_files([*contents, *styles])
+    if masked:  # the styles in their given order, None for 'none'
+        it = iter(styles)
+        styles = [None if k else next(it) for k in kept]  # type: ignore[misc]
     out = Path(args.out)
     out_is_dir = out.is_dir() or str(args.out).endswith(("/", os.sep))
     ext = args.ext.lstrip(".")
@@ -150,8 +252,13 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
         if out.exists() and not out.is_dir():
             raise InputError(f"{out} is a file; several outputs need a directory")
         check_image_suffix(f"x.{ext}", "--ext")
-        contents, styles = _distinct(contents), _distinct(styles)
-        c_names, s_names = output_stems(contents), output_stems(styles)
+        contents = _distinct(contents)
+        c_names = output_stems(contents)
+        if masked:  # every content with all the regions' styles, in their order
+            regions = list(styles)
+            return [Job(c, regions, out / f"{cn}_regions.{ext}") for c, cn in zip(contents, c_names, strict=True)], True
+        styles = _distinct(styles)
+        s_names = output_stems(styles)
         jobs = [
             Job(c, [s], out / f"{cn}_{sn}.{ext}")
             for c, cn in zip(contents, c_names, strict=True)
@@ -165,7 +272,7 @@ def plan_jobs(args: argparse.Namespace) -> tuple[list[Job], bool]:
         raise InputError(f"-o {out} has no image suffix: name a file such as {out}.png, or a folder as {out}/")
     else:
         target = check_image_suffix(out)
-    return [Job(contents[0], styles, target)], False
+    return [Job(contents[0], list(styles), target)], False
 
 
 def _distinct(paths: list[Path]) -> list[Path]:
@@ -198,13 +305,18 @@ def run(args: argparse.Namespace) -> int:
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     jobs, folder_job = plan_jobs(args)
+    regions = region_options(args, len(args.style))
+    color = args.preserve_color
+    if isinstance(color, list) and not regions:
+        raise InputError("a list of --preserve-color modes needs --mask or --label-map (one mode per region)")
     model = load_model(args, device)
     options = dict(
         style_weights=args.style_weights,
-        preserve_color=args.preserve_color or False,
+        preserve_color=color or False,
         content_size=args.content_size,
         style_size=args.style_size,
         dtype=dtype,
+        **regions,
         **cascade_options(args, model),
     )
     return execute(jobs, model, alpha, options, keep_going=folder_job, as_json=args.json, out_label=str(args.out))
@@ -231,9 +343,13 @@ def execute(
     t0 = time.perf_counter()
     for job in tqdm(jobs, desc="stylize", unit="img", disable=len(jobs) < 2 or as_json):
         t = time.perf_counter()
-        record: dict[str, Any] = {"content": str(job.content), "styles": [str(s) for s in job.styles]}
+        record: dict[str, Any] = {
+            "content": str(job.content),
+            "styles": [NO_STYLE if s is None else str(s) for s in job.styles],
+        }
         try:
-            image = model.stylize(str(job.content), record["styles"], alpha, **options)
+            styles = [None if s is None else str(s) for s in job.styles]
+            image = model.stylize(str(job.content), styles, alpha, **options)
             save_image(image, job.output)
         except USER_ERRORS as exc:
             if not keep_going:
@@ -264,11 +380,16 @@ def execute(
 
 __all__ = [
     "DTYPE_CHOICES",
+    "NO_STYLE",
     "Job",
     "add_cascade_options",
+    "add_mask_options",
     "add_parser",
     "cascade_options",
+    "color_modes",
     "execute",
+    "label_list",
     "plan_jobs",
+    "region_options",
     "run",
 ]

@@ -17,6 +17,12 @@ Each maps content features onto statistics of style features, per image:
 :func:`transform_mix` blends any of them: ``alpha * sum_i w_i T(c, s_i) + (1 - alpha) * c``
 (style interpolation and the content/stylised blend); :func:`adain_target` and
 :func:`adain_affine` (one per-channel affine map, what the engine runs) are its AdaIN forms.
+
+Spatial control (regions): every transform takes ``mask=``, a ``(B or 1, 1, H, W)`` weight map in
+[0, 1]; the *content's* statistics are then measured inside the mask (:func:`masked_mean_std`,
+:func:`masked_covariance`, :func:`masked_quantile_levels`: the masked statistics, all here) and
+the resulting map is applied to the whole feature map. :func:`region_mix` blends one such
+transform per region by the masks: ``c + sum_k m_k alpha_k (T_k(c) - c)``.
 """
 
 from __future__ import annotations
@@ -52,13 +58,17 @@ def calc_mean_std(feat: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
     return mean.view(b, c, 1, 1), (var + eps).sqrt().view(b, c, 1, 1)
 
 
-def adaptive_instance_norm(content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5) -> Tensor:
+def adaptive_instance_norm(
+    content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5, *, mask: Tensor | None = None
+) -> Tensor:
     """Re-normalise ``content_feat`` to the channel mean/std of ``style_feat``.
 
     Args:
         content_feat: ``(B, C, H, W)``.
         style_feat: ``(B, C, H', W')`` or ``(1, C, H', W')`` (broadcast); sizes may differ.
         eps: see :func:`calc_mean_std`.
+        mask: optional ``(B or 1, 1, H, W)`` weights in [0, 1]: the content's mean/std are those
+            inside it (:func:`masked_mean_std`); the map is still applied everywhere.
 
     Returns:
         ``(B, C, H, W)``: ``(x - mean_x) / std_x * std_y + mean_y`` per channel.
@@ -68,9 +78,118 @@ def adaptive_instance_norm(content_feat: Tensor, style_feat: Tensor, eps: float 
             "content and style features must be (B, C, H, W) with the same C, got "
             f"{tuple(content_feat.shape)} and {tuple(style_feat.shape)}"
         )
-    c_mean, c_std = calc_mean_std(content_feat, eps)
+    if mask is None:
+        c_mean, c_std = calc_mean_std(content_feat, eps)
+    else:
+        c_mean, c_std = masked_mean_std(content_feat, mask, eps)
     s_mean, s_std = calc_mean_std(style_feat, eps)
     return (content_feat - c_mean) / c_std * s_std + s_mean
+
+
+# -- masked statistics (spatial control) --------------------------------------------------------------
+MIN_REGION_SIZE = 4.0
+"""Fewest effective positions, ``(sum w)^2 / sum w^2``, a region needs for statistics of its own.
+
+A smaller region (a small mask at a coarse level, where it covers under ~4 feature pixels) takes
+the statistics of the whole feature map instead, so its transform stays well conditioned."""
+
+
+def region_weights(mask: Tensor, batch: int, size: tuple[int, int]) -> Tensor:
+    """``mask`` ``(B or 1, 1, H, W)`` as float64 weights ``(batch, H * W)`` in [0, 1].
+
+    Regions smaller than :data:`MIN_REGION_SIZE` effective positions (and empty ones) get all
+    ones: the whole map.
+    """
+    h, w = size
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] not in (1, batch) or tuple(mask.shape[-2:]) != (h, w):
+        raise InputError(f"a region mask must be (1 or {batch}, 1, {h}, {w}) weights, got {tuple(mask.shape)}")
+    wt = mask.reshape(mask.shape[0], h * w).double().clamp(0.0, 1.0).expand(batch, -1)
+    v1 = wt.sum(1, keepdim=True)
+    v2 = (wt * wt).sum(1, keepdim=True)
+    small = (v1 <= 0) | (v1 * v1 < MIN_REGION_SIZE * v2)
+    return torch.where(small, torch.ones_like(wt), wt)
+
+
+def _whole_map(wt: Tensor) -> bool:
+    """Whether region weights select every position fully: the unmasked statistics (same numbers) apply."""
+    return bool((wt == 1.0).all())
+
+
+def _weighted_denominator(wt: Tensor) -> Tensor:
+    """``V1 - V2 / V1`` (reliability weights): ``n - 1`` for a binary mask of ``n`` positions."""
+    v1 = wt.sum(-1, keepdim=True)
+    return (v1 - (wt * wt).sum(-1, keepdim=True) / v1).clamp_min(1e-12)
+
+
+def masked_mean_std(feat: Tensor, mask: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor]:
+    """Per-channel mean and std of ``feat`` inside a soft mask.
+
+    ``mean = sum w x / sum w`` and ``var = sum w (x - mean)^2 / (V1 - V2 / V1)`` with
+    ``V1 = sum w``, ``V2 = sum w^2`` (unbiased for reliability weights): for a binary mask the
+    unbiased variance of the positions it selects, for an all-ones mask :func:`calc_mean_std`.
+
+    Args:
+        feat: ``(B, C, H, W)``.
+        mask: ``(B or 1, 1, H, W)`` weights in [0, 1] (see :func:`region_weights` for tiny regions).
+        eps: added to the variance before the square root.
+
+    Returns:
+        ``(mean, std)``, each ``(B, C, 1, 1)`` in ``feat``'s dtype (computed in float32, or float64).
+    """
+    if feat.dim() != 4:
+        raise InputError(f"features must be (B, C, H, W), got shape {tuple(feat.shape)}")
+    b, c, h, w = feat.shape
+    wt = region_weights(mask, b, (h, w))
+    if _whole_map(wt):
+        return calc_mean_std(feat, eps)
+    work = torch.float64 if feat.dtype == torch.float64 else torch.float32
+    x = feat.to(work).reshape(b, c, h * w)
+    wn = wt.to(work).unsqueeze(-1)  # (B, N, 1)
+    mean = torch.bmm(x, wn) / wn.sum(1, keepdim=True)  # (B, C, 1)
+    centred = x - mean
+    var = torch.bmm(centred * centred, wn) / _weighted_denominator(wt).to(work).unsqueeze(-1)
+    std = (var + eps).sqrt()
+    return mean.view(b, c, 1, 1).to(feat.dtype), std.view(b, c, 1, 1).to(feat.dtype)
+
+
+def masked_covariance(x: Tensor, weights: Tensor) -> tuple[Tensor, Tensor]:
+    """Weighted mean ``(C, 1)`` and channel covariance ``(C, C)`` of ``x`` ``(C, N)``, in float64.
+
+    ``weights`` ``(N,)`` in [0, 1]; the covariance is normalised like :func:`masked_mean_std`'s
+    variance (``N - 1`` for all ones: the plain sample covariance).
+    """
+    x = x.double()
+    w = weights.double().reshape(-1)
+    if w.shape[0] != x.shape[1]:
+        raise InputError(f"{w.shape[0]} weights for {x.shape[1]} feature positions")
+    mean = (x @ w / w.sum()).unsqueeze(1)
+    centred = x - mean
+    cov = (centred * w) @ centred.T / _weighted_denominator(w)
+    return mean, cov
+
+
+def masked_quantile_levels(x: Tensor, weights: Tensor) -> Tensor:
+    """Where each value sits in the weighted distribution of its channel: levels in [0, 1].
+
+    The weighted mid-rank CDF: for values sorted ascending with weights ``w``, the level of the
+    ``r``-th is ``(sum_{j<=r} w_j - w_r / 2) / sum w``, so positions outside the region (weight 0)
+    get the share of the region below them. With all-ones weights the level of rank ``r`` is
+    ``(r + 0.5) / N``, the quantile :func:`efdm` reads the style at.
+
+    Args:
+        x: ``(B, C, N)`` values.
+        weights: ``(B or 1, N)`` weights in [0, 1], not all 0.
+
+    Returns:
+        ``(B, C, N)`` float64 levels.
+    """
+    b, c, n = x.shape
+    order = x.argsort(dim=-1)
+    w = weights.double().reshape(-1, 1, n).expand(b, c, n)
+    w_sorted = w.gather(-1, order)
+    cum = w_sorted.cumsum(-1)
+    mid = (cum - 0.5 * w_sorted) / cum[..., -1:].clamp_min(1e-12)
+    return torch.empty_like(mid).scatter_(-1, order, mid)
 
 
 def adain_target(
@@ -181,24 +300,33 @@ def _per_image(content_feat: Tensor, style_feat: Tensor, what: str) -> None:
 WCT_RANK_TOL = 1e-5
 
 
-def _covariance_eigh(x: Tensor) -> tuple[Tensor, Tensor, Tensor]:
-    """Mean ``(C, 1)``, eigenvalues ``(C,)`` and eigenvectors ``(C, C)`` of ``x`` ``(C, N)``, in float64."""
-    x = x.double()
-    mean = x.mean(dim=1, keepdim=True)
-    centred = x - mean
-    cov = centred @ centred.T / max(x.shape[1] - 1, 1)
+def _covariance_eigh(x: Tensor, weights: Tensor | None = None) -> tuple[Tensor, Tensor, Tensor]:
+    """Mean ``(C, 1)``, eigenvalues ``(C,)`` and eigenvectors ``(C, C)`` of ``x`` ``(C, N)``, in float64.
+
+    ``weights`` ``(N,)``: the statistics inside that soft mask (:func:`masked_covariance`).
+    """
+    if weights is not None:
+        mean, cov = masked_covariance(x, weights)
+    else:
+        x = x.double()
+        mean = x.mean(dim=1, keepdim=True)
+        centred = x - mean
+        cov = centred @ centred.T / max(x.shape[1] - 1, 1)
     evals, evecs = torch.linalg.eigh(cov)
     return mean, evals.clamp_min(0.0), evecs
 
 
-def wct_matrix(content: Tensor, style: Tensor, eps: float = 1e-5) -> tuple[Tensor, Tensor, Tensor]:
+def wct_matrix(
+    content: Tensor, style: Tensor, eps: float = 1e-5, *, content_weights: Tensor | None = None
+) -> tuple[Tensor, Tensor, Tensor]:
     """``(M, mean_c, mean_s)`` with ``wct(c) = M (c - mean_c) + mean_s``, for ``(C, N)`` features, float64.
 
     ``M = E_s D_s^(1/2) E_s^T E_c D_c^(-1/2) E_c^T``; eigenvalues of the content below
     :data:`WCT_RANK_TOL` x the largest are dropped from the whitening, ``eps`` is added to the
     kept ones (as in the reference implementation's regularised covariance).
+    ``content_weights`` ``(N,)`` in [0, 1]: the content's mean and covariance inside that mask.
     """
-    mean_c, ev_c, vec_c = _covariance_eigh(content)
+    mean_c, ev_c, vec_c = _covariance_eigh(content, content_weights)
     mean_s, ev_s, vec_s = _covariance_eigh(style)
     keep = ev_c > WCT_RANK_TOL * ev_c.max().clamp_min(1e-30)
     inv_sqrt = torch.where(keep, (ev_c + eps).rsqrt(), torch.zeros_like(ev_c))
@@ -207,13 +335,15 @@ def wct_matrix(content: Tensor, style: Tensor, eps: float = 1e-5) -> tuple[Tenso
     return colour @ whiten, mean_c, mean_s
 
 
-def wct(content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5) -> Tensor:
+def wct(content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5, *, mask: Tensor | None = None) -> Tensor:
     """Whitening-colouring transform: ``content_feat`` with the style's mean and channel covariance.
 
     Args:
         content_feat: ``(B, C, H, W)``; needs ``H * W >= 2``.
         style_feat: ``(B, C, H', W')`` or ``(1, C, H', W')`` (shared); sizes may differ.
         eps: added to the content covariance's kept eigenvalues.
+        mask: optional ``(B or 1, 1, H, W)`` weights in [0, 1]: whiten with the content's mean and
+            covariance inside it (:func:`masked_covariance`); the map is applied everywhere.
 
     Returns:
         ``(B, C, H, W)`` in ``content_feat``'s dtype. Covariances and eigendecompositions run in
@@ -226,14 +356,18 @@ def wct(content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5) -> Tensor:
     x = content_feat.reshape(b, c, h * w)
     y = style_feat.reshape(style_feat.shape[0], c, -1)
     out = torch.empty(b, c, h * w, dtype=content_feat.dtype, device=content_feat.device)
+    weights = None if mask is None else region_weights(mask, b, (h, w))
+    if weights is not None and _whole_map(weights):
+        weights = None
     for i in range(b):
-        m, mean_c, mean_s = wct_matrix(x[i], y[min(i, y.shape[0] - 1)], eps)
+        wi = None if weights is None else weights[i]
+        m, mean_c, mean_s = wct_matrix(x[i], y[min(i, y.shape[0] - 1)], eps, content_weights=wi)
         xi = x[i].float()
         out[i] = (m.float() @ (xi - mean_c.float()) + mean_s.float()).to(out.dtype)
     return out.view(b, c, h, w)
 
 
-def efdm(content_feat: Tensor, style_feat: Tensor) -> Tensor:
+def efdm(content_feat: Tensor, style_feat: Tensor, *, mask: Tensor | None = None) -> Tensor:
     """Exact feature distribution matching: each channel takes the style's values rank for rank.
 
     With ``N`` content and ``M`` style positions, the content value of rank ``r`` (0-based) is
@@ -244,11 +378,16 @@ def efdm(content_feat: Tensor, style_feat: Tensor) -> Tensor:
     Args:
         content_feat: ``(B, C, H, W)``.
         style_feat: ``(B, C, H', W')`` or ``(1, C, H', W')``; sizes may differ.
+        mask: optional ``(B or 1, 1, H, W)`` weights in [0, 1]: ranks are taken within the
+            content's distribution inside it (:func:`masked_quantile_levels`), so the region's
+            values take the style's distribution; every position is mapped by its level.
 
     Returns:
         ``(B, C, H, W)`` in ``content_feat``'s dtype.
     """
     _per_image(content_feat, style_feat, "efdm")
+    if mask is not None:
+        return _masked_efdm(content_feat, style_feat, mask)
     b, c, h, w = content_feat.shape
     x = content_feat.reshape(b, c, h * w)
     y = style_feat.reshape(style_feat.shape[0], c, -1).float().expand(b, -1, -1)
@@ -262,6 +401,33 @@ def efdm(content_feat: Tensor, style_feat: Tensor) -> Tensor:
         frac = pos - lo
         sorted_style = sorted_style[..., lo] * (1 - frac) + sorted_style[..., hi] * frac
     matched = torch.empty_like(x, dtype=torch.float32).scatter_(-1, order, sorted_style)
+    matched = matched.to(content_feat.dtype).view(b, c, h, w)
+    return content_feat + (matched - content_feat).detach()
+
+
+_EFDM_CHUNK = 1 << 23  # values per chunk of masked EFDM (its float64 levels: 64 MB)
+
+
+def _masked_efdm(content_feat: Tensor, style_feat: Tensor, mask: Tensor) -> Tensor:
+    """:func:`efdm` with the content's ranks taken inside ``mask`` (levels -> style quantiles)."""
+    b, c, h, w = content_feat.shape
+    x = content_feat.reshape(b, c, h * w)
+    weights = region_weights(mask, b, (h, w))
+    if _whole_map(weights):
+        return efdm(content_feat, style_feat)
+    y = style_feat.reshape(style_feat.shape[0], c, -1).float().expand(b, -1, -1)
+    m = y.shape[-1]
+    sorted_style = y.sort(dim=-1).values
+    matched = torch.empty(b, c, h * w, dtype=torch.float32, device=content_feat.device)
+    step = max(1, _EFDM_CHUNK // max(1, b * h * w))  # channels at a time: bounds the float64 levels
+    for c0 in range(0, c, step):
+        part = slice(c0, c0 + step)
+        pos = (masked_quantile_levels(x[:, part], weights) * m - 0.5).clamp(0, m - 1)
+        lo = pos.floor().long().clamp_max(m - 1)
+        hi = (lo + 1).clamp_max(m - 1)
+        frac = (pos - lo).float()
+        s_part = sorted_style[:, part]
+        matched[:, part] = s_part.gather(-1, lo) * (1 - frac) + s_part.gather(-1, hi) * frac
     matched = matched.to(content_feat.dtype).view(b, c, h, w)
     return content_feat + (matched - content_feat).detach()
 
@@ -300,6 +466,61 @@ def transform_mix(
     if alpha != 1.0:
         t = alpha * t + (1.0 - alpha) * c32
     return t.to(content_feat.dtype)
+
+
+def region_mix(
+    name: str,
+    content_feat: Tensor,
+    style_feats: Sequence[Tensor | None],
+    masks: Tensor,
+    alphas: Sequence[float],
+    eps: float = 1e-5,
+) -> Tensor:
+    """One transform per region, blended by the masks: ``c + sum_k m_k alpha_k (T_k(c) - c)``.
+
+    ``T_k`` maps the content onto style ``k`` with the content's statistics measured inside
+    ``m_k`` (``mask=`` of the transform), so every region takes its own style's statistics,
+    and a soft mask gives a soft blend (no seam). Where the masks sum to less than 1 the content
+    keeps the rest of its weight.
+
+    Args:
+        name: ``"adain"``, ``"wct"`` or ``"efdm"``.
+        content_feat: ``(B, C, H, W)``.
+        style_feats: one ``(B or 1, C, h, w)`` map per region, or ``None`` (the region keeps the content).
+        masks: ``(B or 1, K, H, W)`` weights in [0, 1], ``sum_k m_k <= 1`` at every position.
+        alphas: one strength in [0, 1] per region.
+        eps: the variance epsilon of AdaIN / WCT.
+
+    Returns:
+        ``(B, C, H, W)`` in ``content_feat``'s dtype (computed in float32).
+    """
+    check_transform(name)
+    k = len(style_feats)
+    if masks.dim() != 4 or masks.shape[1] != k or masks.shape[-2:] != content_feat.shape[-2:]:
+        raise InputError(
+            f"masks must be (B or 1, {k}, {content_feat.shape[-2]}, {content_feat.shape[-1]}) for {k} region(s), "
+            f"got {tuple(masks.shape)}"
+        )
+    if len(alphas) != k:
+        raise InputError(f"{len(alphas)} region alphas for {k} region(s)")
+    c32 = content_feat.float()
+    kept = torch.ones_like(c32[:, :1])  # the content's share: 1 - sum_k alpha_k m_k
+    styled = torch.zeros_like(c32)
+    for i, (style, a) in enumerate(zip(style_feats, alphas, strict=True)):
+        if style is None or a == 0.0:
+            continue
+        m = masks[:, i : i + 1].float()
+        if name == "efdm":
+            t = efdm(c32, style.float(), mask=m)
+        elif name == "wct":
+            t = wct(c32, style.float(), eps, mask=m)
+        else:
+            t = adaptive_instance_norm(c32, style.float(), eps, mask=m)
+        share = float(a) * m
+        styled.addcmul_(share, t)
+        kept.sub_(share)
+        del t
+    return styled.addcmul_(kept, c32).to(content_feat.dtype)
 
 
 class AdaIN(nn.Module):
@@ -343,6 +564,7 @@ class EFDM(nn.Module):
 
 __all__ = [
     "EFDM",
+    "MIN_REGION_SIZE",
     "TRANSFORMS",
     "WCT",
     "AdaIN",
@@ -352,6 +574,11 @@ __all__ = [
     "calc_mean_std",
     "check_transform",
     "efdm",
+    "masked_covariance",
+    "masked_mean_std",
+    "masked_quantile_levels",
+    "region_mix",
+    "region_weights",
     "transform_mix",
     "wct",
     "wct_matrix",

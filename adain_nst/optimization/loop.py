@@ -23,6 +23,7 @@ from .._checks import check_positive_int, check_style_weights
 from ..color import check_color_mode, coral, transfer_luminance
 from ..errors import InputError
 from ..image import ImageLike, from_tensor, resize_shorter, to_tensor
+from ..masks import MaskLike, fit_masks, load_masks
 from .defaults import DEFAULT_CONTENT_LAYERS, PRESETS, default_weights
 from .encoders import EncoderLike, resolve_encoder
 from .layers import LayerSpec, check_weight, layer_weights
@@ -80,8 +81,9 @@ def _scaled(x: Tensor, factor: float) -> Tensor:
 
 def gatys(
     content: ImageLike,
-    style: ImageLike | Sequence[ImageLike],
+    style: ImageLike | Sequence[ImageLike | None],
     *,
+    masks: Sequence[MaskLike] | None = None,
     preset: str | None = None,
     encoder: EncoderLike | None = None,
     content_layers: LayerSpec = DEFAULT_CONTENT_LAYERS,
@@ -109,7 +111,15 @@ def gatys(
     Args:
         content: the photo: path, PIL image, numpy array or tensor, RGB in [0, 1] (see
             :func:`adain_nst.image.to_tensor`). A batch ``(B, 3, H, W)`` is optimised jointly.
-        style: one style image of any of those kinds, or a list of them to blend.
+        style: one style image of any of those kinds, or a list of them to blend (with
+            ``masks``: one style per mask, ``None`` for a region with no style loss).
+        masks: spatial control (``docs/masks.md``): one mask per style (paths, PIL images,
+            numpy arrays or tensors; binary or soft in [0, 1]; the content's aspect ratio),
+            resized to every scale and layer. The style loss becomes one Gram loss per region,
+            each region's Gram matrix measured inside its mask and pulled towards its own style's
+            (:meth:`GatysLoss.set_style`); the content loss stays global, so uncovered pixels
+            keep the content. Not with ``style_weights``; ``preserve_color`` applies to the
+            whole image.
         preset: a named recipe of :data:`~adain_nst.optimization.PRESETS`: ``"gatys2016"`` (the
             default: the bundled ImageNet VGG-19 as in Gatys et al. 2016) or ``"fast"`` (the
             bundled cd16x e5); arguments given here override it.
@@ -181,7 +191,18 @@ def gatys(
     styles_in = list(style) if isinstance(style, (list, tuple)) else [style]
     if not styles_in:
         raise InputError("at least one style image is needed")
-    blend = check_style_weights(style_weights, len(styles_in))
+    loaded = None
+    if masks is None:
+        if any(s is None for s in styles_in):
+            raise InputError("a None style marks a region without style loss: it needs masks=[...]")
+        blend: list[float] | None = check_style_weights(style_weights, len(styles_in))
+    else:
+        if style_weights is not None:
+            raise InputError("style_weights blends styles over the whole image; with masks each style has its region")
+        if all(s is None for s in styles_in):
+            raise InputError("every style is None: nothing to stylise")
+        loaded = load_masks(masks, len(styles_in))  # before the encoder loads
+        blend = None
     for name, value in (("content_weight", content_weight), ("style_weight", style_weight), ("tv_weight", tv_weight)):
         if value is not None:
             check_weight(name, value)
@@ -205,9 +226,9 @@ def gatys(
 
     x_full, kind = to_tensor(content, "content")
     x_full = x_full.to(device)
-    styles_full = [to_tensor(s, f"style {i}")[0].to(device) for i, s in enumerate(styles_in)]
+    styles_full = [None if s is None else to_tensor(s, f"style {i}")[0].to(device) for i, s in enumerate(styles_in)]
     if style_size is not None:
-        styles_full = [resize_shorter(s, style_size) for s in styles_full]
+        styles_full = [None if s is None else resize_shorter(s, style_size) for s in styles_full]
     init_img = None if isinstance(init, str) else to_tensor(init, "init")[0].to(device)
     final = sizes[-1] if sizes[-1] is not None else min(x_full.shape[-2:])
     generator = torch.Generator(device="cpu").manual_seed(int(seed))
@@ -242,11 +263,14 @@ def gatys(
             target = resize_shorter(x_full, size)
             hw = (int(target.shape[-2]), int(target.shape[-1]))
             factor = (size / final) if size is not None else 1.0
-            styles = [_scaled(s, factor) for s in styles_full]
+            styles = [None if s is None else _scaled(s, factor) for s in styles_full]
             if mode == "coral":
                 # Recolour at every scale so the target colours follow the content exactly.
-                styles = [coral(s, target).clamp(0.0, 1.0) for s in styles]
-            criterion.set_targets(target, styles, blend)
+                styles = [None if s is None else coral(s, target).clamp(0.0, 1.0) for s in styles]
+            if loaded is None:
+                criterion.set_targets(target, styles, blend)
+            else:
+                criterion.set_targets(target, styles, masks=fit_masks(loaded, hw, device=device))
             if image is not None:
                 start = _resize_to(image, hw)
             elif init_img is not None:

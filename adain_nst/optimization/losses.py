@@ -4,10 +4,13 @@ Definitions (``F`` = features ``(B, C, H, W)`` of one layer, ``G = F F^T / (C H 
 
     content_l = mean((F_l(x) - F_l(c))**2)
     style_l   = mean((G_l(x) - sum_i w_i G_l(s_i))**2)
+    style_l   = sum_k mean((G_l(x; m_k) - G_l(s_k))**2)      with region masks m_k (spatial control)
     tv        = mean((x[..., 1:, :] - x[..., :-1, :])**2) + mean((x[..., 1:] - x[..., :-1])**2)
     total     = content_weight * sum_l a_l content_l + style_weight * sum_l b_l style_l + tv_weight * tv
 
 with per-layer weights ``a_l``, ``b_l`` (a plain list of layers: equal weights summing to 1).
+``G(x; m) = sum_p m_p F_p F_p^T / (C sum_p m_p)`` is the Gram matrix inside a soft mask (the masks
+are averaged down to each layer's size), so each region is pulled towards its own style.
 :class:`GatysLoss` encodes the targets once and returns the weighted sum for an image.
 """
 
@@ -20,19 +23,23 @@ import torch.nn.functional as F
 from torch import Tensor, nn
 
 from .._checks import check_image_batch, check_style_weights
-from ..errors import InputError
+from ..errors import InputError, MaskError
+from ..masks import resize_masks
 from ..nn.encoder import VGGEncoder
 from .defaults import DEFAULT_CONTENT_LAYERS, default_weights
 from .layers import LayerSpec, check_encoder_layers, check_weight, layer_weights
 
 
-def gram_matrix(feat: Tensor, normalize: bool = True) -> Tensor:
+def gram_matrix(feat: Tensor, normalize: bool = True, *, mask: Tensor | None = None) -> Tensor:
     """Gram matrix of feature maps: channel-by-channel inner products over positions.
 
     Args:
         feat: ``(B, C, H, W)`` features.
         normalize: divide by the number of elements of one feature map stack, ``C * H * W``,
             so the value does not grow with the image size.
+        mask: optional ``(B or 1, 1, H, W)`` weights in [0, 1]: the Gram matrix inside it,
+            ``sum_p m_p F_p F_p^T`` (divided by ``C * sum_p m_p`` with ``normalize``); all ones
+            gives the plain Gram matrix.
 
     Returns:
         ``(B, C, C)``, symmetric; ``G[b, i, j] = sum_hw feat[b, i] * feat[b, j] / (C * H * W)``.
@@ -41,8 +48,16 @@ def gram_matrix(feat: Tensor, normalize: bool = True) -> Tensor:
         raise InputError(f"features must be (B, C, H, W), got shape {tuple(feat.shape)}")
     b, c, h, w = feat.shape
     flat = feat.reshape(b, c, h * w)
-    gram = torch.bmm(flat, flat.transpose(1, 2))
-    return gram / (c * h * w) if normalize else gram
+    if mask is None:
+        gram = torch.bmm(flat, flat.transpose(1, 2))
+        return gram / (c * h * w) if normalize else gram
+    if mask.dim() != 4 or mask.shape[1] != 1 or mask.shape[0] not in (1, b) or mask.shape[-2:] != feat.shape[-2:]:
+        raise InputError(f"a Gram mask must be (1 or {b}, 1, {h}, {w}), got {tuple(mask.shape)}")
+    weights = mask.reshape(mask.shape[0], 1, h * w).to(feat.dtype)
+    gram = torch.bmm(flat * weights, flat.transpose(1, 2))
+    if not normalize:
+        return gram
+    return gram / (c * weights.sum(-1, keepdim=True).clamp_min(1e-8))
 
 
 def content_loss(input_feat: Tensor, target_feat: Tensor) -> Tensor:
@@ -148,6 +163,9 @@ class GatysLoss(nn.Module):
         self.encoder = encoder.eval().requires_grad_(False)
         self._content_targets: dict[str, Tensor] = {}
         self._style_targets: dict[str, Tensor] = {}
+        # Spatial control: one target per region (None: no style there) and the masks (1, K, H, W).
+        self._region_targets: list[dict[str, Tensor] | None] = []
+        self._masks: Tensor | None = None
 
     # Layers whose features the optimised image needs, in the encoder's forward order.
     def _layers(self) -> list[str]:
@@ -168,7 +186,13 @@ class GatysLoss(nn.Module):
         self._content_targets = {k: v.detach().clone() for k, v in self.encoder(content, layers).items()}
 
     @torch.no_grad()
-    def set_style(self, style: Tensor | Sequence[Tensor], style_weights: Sequence[float] | None = None) -> None:
+    def set_style(
+        self,
+        style: Tensor | Sequence[Tensor | None],
+        style_weights: Sequence[float] | None = None,
+        *,
+        masks: Tensor | None = None,
+    ) -> None:
         """Encode and cache the style target: the weighted mean of the styles' Gram matrices.
 
         Blending Gram matrices gives the same gradients as the weighted sum of per-style
@@ -177,10 +201,20 @@ class GatysLoss(nn.Module):
         Args:
             style: ``(1 or B, 3, H, W)`` RGB in [0, 1], or a list of them (any sizes).
             style_weights: one weight >= 0 per style, normalised to sum 1 (default equal).
+            masks: spatial control: ``(1, K, H, W)`` weights in [0, 1] at the optimised image's
+                size (:func:`adain_nst.masks.fit_masks`), one per style; ``style`` is then a list
+                of K (an entry ``None``: no style loss in that region). Each region's Gram matrix
+                (:func:`gram_matrix` with ``mask``) is pulled towards its own style's.
         """
         styles = [style] if isinstance(style, Tensor) else list(style)
         if not styles:
             raise InputError("at least one style image is needed")
+        if masks is not None:
+            self._set_region_styles(styles, style_weights, masks)
+            return
+        if any(s is None for s in styles):
+            raise InputError("a None style marks a region without style loss: it needs masks")
+        self._masks, self._region_targets = None, []
         weights = check_style_weights(style_weights, len(styles))
         layers = list(self.style_layers)
         targets: dict[str, Tensor] = {}
@@ -191,12 +225,55 @@ class GatysLoss(nn.Module):
                 targets[name] = targets[name] + g if name in targets else g
         self._style_targets = targets
 
+    def _set_region_styles(
+        self, styles: list[Tensor | None], style_weights: Sequence[float] | None, masks: Tensor
+    ) -> None:
+        if style_weights is not None:
+            raise InputError("style_weights blends styles over the whole image; with masks each style has its region")
+        if masks.dim() != 4 or masks.shape[0] != 1 or masks.shape[1] != len(styles):
+            raise MaskError(
+                f"masks must be (1, {len(styles)}, H, W) for {len(styles)} style(s), got {tuple(masks.shape)}"
+            )
+        if all(s is None for s in styles):
+            raise InputError("every style is None: nothing to stylise")
+        layers = list(self.style_layers)
+        targets: list[dict[str, Tensor] | None] = []
+        for i, s in enumerate(styles):
+            if s is None:
+                targets.append(None)
+                continue
+            check_image_batch(s, f"style {i}")
+            targets.append({name: gram_matrix(feat) for name, feat in self.encoder(s, layers).items()})
+        self._region_targets = targets
+        self._masks = masks.detach().float()
+        self._style_targets = {}
+
     def set_targets(
-        self, content: Tensor, style: Tensor | Sequence[Tensor], style_weights: Sequence[float] | None = None
+        self,
+        content: Tensor,
+        style: Tensor | Sequence[Tensor | None],
+        style_weights: Sequence[float] | None = None,
+        *,
+        masks: Tensor | None = None,
     ) -> None:
         """:meth:`set_content` and :meth:`set_style` in one call."""
         self.set_content(content)
-        self.set_style(style, style_weights)
+        self.set_style(style, style_weights, masks=masks)
+
+    def _region_style_loss(self, name: str, feat: Tensor) -> Tensor:
+        """``sum_k mean((G(x; m_k) - G(s_k))^2)`` at one layer; regions under one feature position are skipped."""
+        assert self._masks is not None
+        masks = resize_masks(self._masks.to(feat.device), feat.shape[-2:])
+        total = feat.new_zeros(())
+        for k, target in enumerate(self._region_targets):
+            if target is None or name not in target:
+                continue
+            m = masks[:, k : k + 1]
+            if float(m.sum()) < 1.0:
+                continue
+            gram = gram_matrix(feat, mask=m)
+            total = total + F.mse_loss(gram, target[name].expand_as(gram))
+        return total
 
     def losses(self, image: Tensor) -> dict[str, Tensor]:
         """Every term for ``image`` ``(B, 3, H, W)``.
@@ -210,7 +287,7 @@ class GatysLoss(nn.Module):
         need_style = self.style_weight > 0 and bool(self.style_layers)
         if need_content and not self._content_targets:
             raise InputError("no content target: call set_content() first")
-        if need_style and not self._style_targets:
+        if need_style and not self._style_targets and not self._region_targets:
             raise InputError("no style target: call set_style() first")
         layers = self._layers()
         feats = self.encoder(image, layers) if layers else {}
@@ -223,10 +300,14 @@ class GatysLoss(nn.Module):
                 out[f"content/{name}"] = loss
                 c_total = c_total + w * loss
         for name, w in self.style_layers.items():
-            if name in feats and name in self._style_targets:
+            if name in feats and self._masks is not None:
+                loss = self._region_style_loss(name, feats[name])
+            elif name in feats and name in self._style_targets:
                 loss = style_loss(feats[name], self._style_targets[name])
-                out[f"style/{name}"] = loss
-                s_total = s_total + w * loss
+            else:
+                continue
+            out[f"style/{name}"] = loss
+            s_total = s_total + w * loss
         tv = total_variation(image) * self.tv_weight if self.tv_weight > 0 else zero
         out["content"] = c_total * self.content_weight
         out["style"] = s_total * self.style_weight
