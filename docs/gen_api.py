@@ -4,7 +4,7 @@ python docs/gen_api.py          # rewrite docs/api.md
 python docs/gen_api.py --check  # exit 1 if docs/api.md is out of date (the tests run this)
 
 Public modules are found by walking the package (names without a leading underscore, the
-command-line and benchmark applications excepted); a module that fails to import is an error,
+command-line, benchmark and web applications excepted); a module that fails to import is an error,
 not a silent omission.
 """
 
@@ -20,7 +20,7 @@ from types import ModuleType
 import adain_nst
 
 OUT = Path(__file__).with_name("api.md")
-APPLICATIONS = ("adain_nst.cli", "adain_nst.bench", "adain_nst.__main__")
+APPLICATIONS = ("adain_nst.cli", "adain_nst.bench", "adain_nst.__main__", "adain_nst.web")  # web: an optional extra
 
 
 def public_modules() -> list[ModuleType]:

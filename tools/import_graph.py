@@ -2,8 +2,10 @@
 
 ``python tools/import_graph.py`` prints the Mermaid diagram of ``docs/architecture.md``;
 ``--check`` exits 1 if the package has an import circle (between modules, or between
-subpackages) or a function-level import of the package outside the CLI's command modules.
-The tests call :func:`module_graph`, :func:`find_cycle` and :func:`function_level_imports`.
+subpackages), a function-level import of the package outside the CLI's command modules, or a
+module-level import of a top layer (:data:`TOP_LAYERS`: the web app) from outside it.
+The tests call :func:`module_graph`, :func:`find_cycle`, :func:`function_level_imports` and
+:func:`top_layer_imports`.
 """
 
 from __future__ import annotations
@@ -18,6 +20,9 @@ ROOT = Path(__file__).resolve().parents[1]
 PACKAGE = "adain_nst"
 # Command modules may import what only one command needs inside it: it keeps `adain-nst --help` fast.
 LAZY_IMPORTS_ALLOWED = ("adain_nst.cli.",)
+# Subpackages on top of everything (optional extras): nothing outside them imports them at module
+# level; a command (`adain-nst serve`) imports one inside its run function only.
+TOP_LAYERS = ("adain_nst.web",)
 
 
 def _modules(root: Path = ROOT) -> dict[str, Path]:
@@ -98,6 +103,21 @@ def function_level_imports(root: Path = ROOT) -> list[str]:
     return sorted(set(found))
 
 
+def top_layer_imports(graph: dict[str, set[str]]) -> list[str]:
+    """``importer -> imported`` for every module-level import of a :data:`TOP_LAYERS` module from outside it."""
+
+    def inside(module: str, layer: str) -> bool:
+        return module == layer or module.startswith(layer + ".")
+
+    return sorted(
+        f"{mod} -> {dep}"
+        for mod, deps in graph.items()
+        for dep in deps
+        for layer in TOP_LAYERS
+        if inside(dep, layer) and not inside(mod, layer)
+    )
+
+
 def find_cycle(graph: dict[str, set[str]]) -> list[str] | None:
     """One import circle ``[a, b, ..., a]`` if the graph has any, else ``None``."""
     state: dict[str, int] = {}
@@ -172,6 +192,7 @@ def main(argv: list[str] | None = None) -> int:
     if cycle := find_cycle(group_graph(graph)):
         problems.append("subpackage import circle: " + " -> ".join(cycle))
     problems += [f"function-level import of the package at {where}" for where in function_level_imports()]
+    problems += [f"module-level import of a top layer: {edge}" for edge in top_layer_imports(graph)]
     for p in problems:
         print(p, file=sys.stderr)
     return 1 if problems else 0
