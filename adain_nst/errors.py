@@ -5,12 +5,17 @@ Every error subclasses the Python built-in it means, so ``except ValueError`` or
 
 * :class:`InputError` (``ValueError``): an argument, image or tensor the caller passed is unusable;
 * :class:`ImageTooLargeError` (an :class:`InputError`): an image declares more pixels than the limit;
+* :class:`MaskError` (an :class:`InputError`): a region mask or label map is unusable (count, NaN,
+  range, empty region, shape); an unreadable mask *file* raises :class:`ImageReadError`;
 * :class:`ImageReadError` (``OSError``): an *image file* is missing, unreadable or truncated;
 * :class:`CheckpointError` (``OSError``): a *weights file* is missing, unreadable or truncated;
 * :class:`ConfigError` (``ValueError``): a config or state dict does not describe a model we can build;
 * :class:`WeightsNotFoundError` (``FileNotFoundError``): weights are neither cached nor downloadable;
 * :class:`ChecksumError` (``OSError``): a weights file is not the one the registry records;
-* :class:`DeviceError` (``RuntimeError``): the requested device or precision is not available here.
+* :class:`DeviceError` (``RuntimeError``): the requested device or precision is not available here;
+* :class:`VideoReadError` (``OSError``): a *video file* is missing, unreadable or not a video;
+* :class:`ExportError` (``ValueError``): a model or transform cannot be written as the asked-for graph;
+* :class:`MissingDependencyError` (``ImportError``): an optional extra (``video``, ``onnx``) is not installed.
 """
 
 from __future__ import annotations
@@ -26,6 +31,10 @@ class InputError(AdainNSTError, ValueError):
 
 class ImageTooLargeError(InputError):
     """An image declares more pixels than :data:`adain_nst.image.MAX_PIXELS` (checked from its header)."""
+
+
+class MaskError(InputError):
+    """A region mask (``masks=``) or label map is unusable: wrong count, NaN, out of [0, 1], empty, bad shape."""
 
 
 class ImageReadError(AdainNSTError, OSError):
@@ -52,14 +61,30 @@ class DeviceError(AdainNSTError, RuntimeError):
     """The requested device (or a precision on it) is not available on this machine."""
 
 
+class VideoReadError(AdainNSTError, OSError):
+    """A video file is missing, unreadable, truncated or has no video track."""
+
+
+class ExportError(AdainNSTError, ValueError):
+    """A model or transform cannot be exported as asked (e.g. WCT as one ONNX graph)."""
+
+
+class MissingDependencyError(AdainNSTError, ImportError):
+    """An optional dependency is not installed; the message names the extra that brings it."""
+
+
 __all__ = [
     "AdainNSTError",
     "CheckpointError",
     "ChecksumError",
     "ConfigError",
     "DeviceError",
+    "ExportError",
     "ImageReadError",
     "ImageTooLargeError",
     "InputError",
+    "MaskError",
+    "MissingDependencyError",
+    "VideoReadError",
     "WeightsNotFoundError",
 ]
