@@ -16,7 +16,7 @@ import os
 import warnings
 from collections.abc import Mapping, Sequence
 from dataclasses import dataclass
-from typing import Any, Protocol
+from typing import Any, NamedTuple, Protocol
 
 import numpy as np
 import torch
@@ -31,7 +31,8 @@ from .engine.executor import Engine
 from .engine.runtime import available_memory
 from .errors import InputError
 from .image import ImageLike, from_tensor, image_size, shorter_side_dims, to_tensor
-from .nn.transforms import transform_mix
+from .masks import fit_masks, load_masks, mask_list, resize_masks
+from .nn.transforms import region_mix, transform_mix
 
 BACKENDS = ("engine", "reference")
 
@@ -125,6 +126,81 @@ StyleFeatures = dict[str, list[Tensor]]
 """Encoded styles by level: ``{"relu4_1": [one (B, C, h, w) map per style], ...}``."""
 
 
+@dataclass(frozen=True)
+class Regions:
+    """Spatial control of one call: the masks and, per region, its style, strength and colour mode.
+
+    ``masks``: ``(1, K, H, W)`` float32 at the content's size, ``sum_k m_k <= 1``
+    (:func:`adain_nst.masks.fit_masks`); ``styles``: per region the index of its encoded style,
+    or ``None`` (keeps the content); ``alphas``: per-region factors in [0, 1] of each level's
+    alpha; ``colors``: per-region colour modes (``None``, ``"coral"``, ``"luminance"``).
+    """
+
+    masks: Tensor
+    styles: tuple[int | None, ...]
+    alphas: tuple[float, ...]
+    colors: tuple[str | None, ...]
+
+    def whole(self) -> int | None:
+        """The region whose mask covers every pixel fully (all others are then empty), if any."""
+        full = (self.masks == 1.0).flatten(2).all(-1).any(0)  # (K,)
+        hits = full.nonzero().flatten().tolist()
+        return int(hits[0]) if hits else None
+
+    def luminance_weight(self) -> Tensor | None:
+        """``(1, 1, H, W)``: how much of each pixel keeps the content's chrominance; ``None`` if no region does."""
+        chosen = [k for k, mode in enumerate(self.colors) if mode == "luminance"]
+        return self.masks[:, chosen].sum(1, keepdim=True) if chosen else None
+
+
+def check_region_alpha(region_alpha: Sequence[float] | None, n_regions: int) -> list[float]:
+    """One strength in [0, 1] per region (default all 1); strict types, as ``alpha``."""
+    if region_alpha is None:
+        return [1.0] * n_regions
+    if isinstance(region_alpha, (str, bytes)) or not hasattr(region_alpha, "__iter__"):
+        raise InputError(f"region_alpha must be a list with one number in [0, 1] per mask, got {region_alpha!r}")
+    items = list(region_alpha)
+    if len(items) != n_regions:
+        raise InputError(f"region_alpha has {len(items)} entries but {n_regions} mask(s) were given")
+    return [check_alpha(a, f"region_alpha[{i}]") for i, a in enumerate(items)]
+
+
+def region_color_modes(preserve_color: Any, n_regions: int) -> list[str | None]:
+    """``preserve_color`` per region: one mode for all, or a list with one mode per mask."""
+    if isinstance(preserve_color, (list, tuple)):
+        if len(preserve_color) != n_regions:
+            raise InputError(f"preserve_color has {len(preserve_color)} entries but {n_regions} mask(s) were given")
+        return [check_color_mode(m) for m in preserve_color]
+    return [check_color_mode(preserve_color)] * n_regions
+
+
+def check_region_options(
+    masks: Any,
+    n_styles: int,
+    *,
+    region_alpha: Sequence[float] | None = None,
+    preserve_color: Any = None,
+    style_weights: Sequence[float] | None = None,
+) -> None:
+    """Validate the spatial-control options without reading any mask (types, counts, combinations)."""
+    if masks is None:
+        if region_alpha is not None:
+            raise InputError("region_alpha needs masks (one strength per mask); use alpha without masks")
+        if isinstance(preserve_color, (list, tuple)):
+            raise InputError("a list of preserve_color modes needs masks (one mode per mask)")
+        return
+    n_masks = len(mask_list(masks))
+    if n_masks != n_styles:
+        load_masks(masks, n_styles)  # raises the MaskError that explains the count
+    if style_weights is not None:
+        raise InputError(
+            "style_weights interpolates styles over the whole image; with masks each style has its own region "
+            "(use region_alpha for per-region strength)"
+        )
+    check_region_alpha(region_alpha, n_masks)
+    region_color_modes(preserve_color, n_masks)
+
+
 def encode_styles(cascade: Cascade, styles: Sequence[Tensor], *, dtype: Any, backend: str) -> StyleFeatures:
     """Every style encoded at every level of ``cascade`` (each with that level's encoder), once."""
     out: StyleFeatures = {}
@@ -165,13 +241,24 @@ def run_cascade(
     *,
     dtype: Any,
     backend: str,
+    regions: Regions | None = None,
+    assignment: Sequence[int] | None = None,
 ) -> Tensor:
     """The network part of a stylisation: ``content`` ``(B, 3, H, W)`` in [0, 1] in, the last decoder's
     float32 output at ``H x W`` out (unclamped).
 
+    ``assignment`` gives each batch element its own style: element ``b`` is stylised with style
+    ``assignment[b]`` alone (``weights`` is then unused); without it every element gets the
+    ``weights`` blend of all the styles.
+
     Each level pads the image to its stride, encodes, transforms, decodes and crops back, so the
     statistics only ever see the image; between levels it is clamped to [0, 1]. A multi-level call
     is therefore exactly the composition of single-level calls.
+
+    With ``regions`` (spatial control) every level pads the masks like the image, averages them
+    down to the feature map's size and runs :func:`~adain_nst.nn.transforms.region_mix`: each
+    region's content statistics, its style, its alpha (the level's times the region's), blended
+    by the masks; ``weights`` is then unused.
     """
     x = content
     for i, pair in enumerate(cascade.pairs):
@@ -179,18 +266,77 @@ def run_cascade(
             x = x.clamp(0.0, 1.0)
         padded, h, w = pad_to_multiple(x, pair.stride)
         feats, alpha = style_feats[pair.level], alphas[pair.level]
+        if regions is not None:
+            x = _run_regions(cascade.transform, pair, padded, feats, alpha, regions, dtype=dtype, backend=backend)
+            x = x[..., :h, :w]
+            continue
         if backend == "reference":
-            target = transform_mix(cascade.transform, pair.encode(padded), feats, weights, alpha, pair.eps)
+            target = _mix(cascade.transform, pair.encode(padded), feats, weights, alpha, pair.eps, assignment)
             x = pair.decoder(target)[..., :h, :w]
             continue
         engine = pair.inference_engine(dtype=dtype)
-        if cascade.transform == "adain":
+        if cascade.transform == "adain" and assignment is None:
             x = engine.stylize(padded, feats, weights, alpha)[..., :h, :w]  # the fused single-pass form
         else:
             f = engine.encode(padded).float().contiguous()
-            target = transform_mix(cascade.transform, f, [s.float() for s in feats], weights, alpha, pair.eps)
+            target = _mix(cascade.transform, f, [s.float() for s in feats], weights, alpha, pair.eps, assignment)
             x = engine.decode(target)[..., :h, :w]
     return x
+
+
+def _mix(
+    transform: str,
+    f: Tensor,
+    feats: Sequence[Tensor],
+    weights: Sequence[float],
+    alpha: float,
+    eps: float,
+    assignment: Sequence[int] | None,
+) -> Tensor:
+    """:func:`transform_mix` of the batch, or of each element with its assigned style alone."""
+    if assignment is None:
+        return transform_mix(transform, f, feats, weights, alpha, eps)
+    if len(assignment) != f.shape[0]:
+        raise InputError(f"assignment names {len(assignment)} styles for a batch of {f.shape[0]}")
+    parts = [transform_mix(transform, f[b : b + 1], [feats[j]], [1.0], alpha, eps) for b, j in enumerate(assignment)]
+    return torch.cat(parts)
+
+
+def _run_regions(
+    transform: str,
+    pair: Pair,
+    padded: Tensor,
+    feats: Sequence[Tensor],
+    alpha: float,
+    regions: Regions,
+    *,
+    dtype: Any,
+    backend: str,
+) -> Tensor:
+    """One level of a masked cascade: encode ``padded``, :func:`region_mix` by the masks, decode."""
+    masks, _, _ = pad_to_multiple(regions.masks.to(padded.device), pair.stride)
+    region_feats = [None if j is None else feats[j] for j in regions.styles]
+    alphas = [alpha * a for a in regions.alphas]
+    if backend == "reference":
+        f = pair.encode(padded)
+        return pair.decoder(region_mix(transform, f, region_feats, resize_masks(masks, f.shape[-2:]), alphas, pair.eps))
+    engine = pair.inference_engine(dtype=dtype)
+    f = engine.encode(padded).float().contiguous()
+    region_feats = [None if s is None else s.float() for s in region_feats]
+    target = region_mix(transform, f, region_feats, resize_masks(masks, f.shape[-2:]), alphas, pair.eps)
+    return engine.decode(target)
+
+
+def region_coral(style: Tensor, content: Tensor, mask: Tensor) -> Tensor:
+    """``style`` recoloured (CORAL) to the colours of ``content`` inside ``mask`` ``(H, W)``.
+
+    The region is the pixels where the mask is at least 0.5 (any covered pixel for a fainter mask).
+    """
+    sel = mask >= 0.5
+    if int(sel.sum()) < 2:
+        sel = mask > 0
+    pixels = content[:, :, sel]  # (B, 3, N)
+    return coral(style, pixels.unsqueeze(2))
 
 
 # -- checks that need no pixels -----------------------------------------------------------------------
@@ -204,6 +350,8 @@ def check_call_options(
     content_size: int | None = None,
     style_size: int | None = None,
     backend: str = "engine",
+    masks: Any = None,
+    region_alpha: Sequence[float] | None = None,
 ) -> None:
     """Validate the options of a stylisation that need neither a model nor pixels (types strict).
 
@@ -212,9 +360,17 @@ def check_call_options(
     check_alpha(alpha)
     for name, a in (level_alpha or {}).items():
         check_alpha(a, f"level_alpha[{name!r}]")
+    check_region_options(
+        masks,
+        len(mask_list(masks)) if n_styles is None and masks is not None else (n_styles or 0),
+        region_alpha=region_alpha,
+        preserve_color=preserve_color,
+        style_weights=style_weights,
+    )
     if style_weights is not None:
         check_style_weights(style_weights, len(list(style_weights)) if n_styles is None else n_styles)
-    check_color_mode(preserve_color)
+    if masks is None:
+        check_color_mode(preserve_color)
     check_size(content_size, "content_size")
     check_size(style_size, "style_size")
     if backend not in BACKENDS:
@@ -312,48 +468,166 @@ def planned_size(image: Any, size: int | None) -> tuple[int, int] | None:
     return shorter_side_dims(h, w, size) if size is not None else (int(h), int(w))
 
 
+class _Plan(NamedTuple):
+    """What :func:`run_cascade` runs for a call, and the colour step after it."""
+
+    feats: StyleFeatures
+    weights: list[float]
+    regions: Regions | None
+    mode: str | None  # the colour mode of the whole image (without regions)
+    alpha_factor: float = 1.0  # multiplies every level's alpha (a whole-image region's alpha)
+
+
+def _styles_and_regions(
+    cascade: Cascade,
+    x: Tensor,
+    styles: Sequence[Tensor | None] | None,
+    style_feats: StyleFeatures | None,
+    *,
+    masks: Sequence[Tensor] | None,
+    region_alpha: Sequence[float] | None,
+    preserve_color: Any,
+    style_weights: Sequence[float] | None,
+    dtype: Any,
+    backend: str,
+) -> _Plan:
+    """The encoded styles, interpolation weights, regions (with ``masks``) and global colour mode of a call.
+
+    ``x``: the content ``(B, 3, H, W)`` on the model's device; ``styles`` tensors (``None`` entries
+    keep the content, masks only) unless ``style_feats`` (validated) are given. A mask that covers
+    the whole image is the plain call with its style (the same numbers), not a masked one.
+    """
+    if masks is None:
+        mode = check_color_mode(preserve_color)
+        if style_feats is None:
+            assert styles is not None
+            tensors = [s for s in styles if s is not None]
+            if mode == "coral":
+                tensors = [coral(s, x) for s in tensors]
+            style_feats = encode_styles(cascade, tensors, dtype=dtype, backend=backend)
+        elif mode == "coral":
+            raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
+        weights = check_style_weights(style_weights, len(next(iter(style_feats.values()))))
+        return _Plan(style_feats, weights, None, mode)
+    n = len(masks)
+    colors = region_color_modes(preserve_color, n)
+    strengths = check_region_alpha(region_alpha, n)
+    fitted = fit_masks(masks, (int(x.shape[-2]), int(x.shape[-1])), device=x.device)
+    index: list[int | None] = []
+    if style_feats is None:
+        assert styles is not None
+        used: list[Tensor] = []
+        for k, s in enumerate(styles):
+            if s is None:
+                index.append(None)
+                continue
+            index.append(len(used))
+            used.append(region_coral(s, x, fitted[0, k]) if colors[k] == "coral" else s)
+        style_feats = encode_styles(cascade, used, dtype=dtype, backend=backend)
+    else:
+        if "coral" in colors:
+            raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
+        count = len(next(iter(style_feats.values())))
+        if count != n:
+            raise InputError(f"style_feats holds {count} style(s) for {n} mask(s): pass one per mask")
+        index = list(range(n))
+    regions = Regions(fitted, tuple(index), tuple(strengths), tuple(colors))
+    whole = regions.whole()
+    if whole is not None and index[whole] is not None:
+        j = index[whole]
+        single = {level: [maps[j]] for level, maps in style_feats.items()}
+        return _Plan(single, [1.0], None, colors[whole], strengths[whole])
+    return _Plan(style_feats, [], regions, None)
+
+
+def _scaled_alphas(alphas: Mapping[str, float], factor: float) -> Mapping[str, float]:
+    return alphas if factor == 1.0 else {level: a * factor for level, a in alphas.items()}
+
+
+def _finish_colour(out: Tensor, x: Tensor, mode: str | None, regions: Regions | None) -> Tensor:
+    """Luminance-only transfer where asked: the whole image (``mode``), or the luminance regions."""
+    if regions is not None:
+        weight = regions.luminance_weight()
+        return out if weight is None else out + weight * (transfer_luminance(out, x) - out)
+    return transfer_luminance(out, x) if mode == "luminance" else out
+
+
+def _check_none_styles(styles: Sequence[Any], masked: bool) -> None:
+    if any(s is None for s in styles):
+        if not masked:
+            raise InputError("a None style marks a region that keeps the content: it needs masks=[...]")
+        if all(s is None for s in styles):
+            raise InputError("every style is None: nothing to stylise")
+
+
 def reference_forward(
     cascade: Cascade,
     content: Tensor,
-    style: Tensor | Sequence[Tensor] | None,
+    style: Tensor | Sequence[Tensor | None] | None,
     alphas: Mapping[str, float],
     *,
     style_weights: Sequence[float] | None,
-    preserve_color: bool | str | None,
+    preserve_color: Any,
     style_feats: Mapping[str, Sequence[Tensor]] | Sequence[Tensor] | None,
+    masks: Any = None,
+    region_alpha: Sequence[float] | None = None,
 ) -> Tensor:
     """The differentiable ``forward`` of a model: tensors in, the raw last decoder output out.
 
     ``content`` ``(B, 3, H, W)`` in [0, 1]; ``style`` a tensor or list of them, or ``style_feats``
     (a ``{level: [maps]}`` dict, or a list for one level); runs the reference modules.
+    ``masks`` / ``region_alpha``: spatial control, as :func:`stylize`.
     """
-    mode = check_color_mode(preserve_color)
     check_image_batch(content, "content")
     check_min_side(cascade, *content.shape[-2:], "content")
+    styles: list[Tensor | None] | None = None
+    feats: StyleFeatures | None = None
     if style_feats is None:
         if style is None:
             raise InputError("pass style images or precomputed style_feats")
         styles = [style] if isinstance(style, Tensor) else list(style)
+        _check_none_styles(styles, masks is not None)
         for i, s in enumerate(styles):
-            shape = check_image_batch(s, f"style {i}").shape
-            check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
-        if mode == "coral":
-            styles = [coral(s, content) for s in styles]
-        feats = encode_styles(cascade, styles, dtype=None, backend="reference")
-    elif mode == "coral":
-        raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
+            if s is not None:
+                shape = check_image_batch(s, f"style {i}").shape
+                check_min_side(cascade, *shape[-2:], f"style {i}", padded=False)
     else:
         feats = as_style_features(cascade, style_feats)
-    weights = check_style_weights(style_weights, len(next(iter(feats.values()))))
-    out = run_cascade(cascade, content, feats, weights, alphas, dtype=None, backend="reference")
-    return transfer_luminance(out, content) if mode == "luminance" else out
+    n_styles = len(styles) if styles is not None else len(next(iter(feats.values())))  # type: ignore[union-attr]
+    check_region_options(
+        masks, n_styles, region_alpha=region_alpha, preserve_color=preserve_color, style_weights=style_weights
+    )
+    loaded = None if masks is None else load_masks(masks, n_styles)
+    plan = _styles_and_regions(
+        cascade,
+        content,
+        styles,
+        feats,
+        masks=loaded,
+        region_alpha=region_alpha,
+        preserve_color=preserve_color,
+        style_weights=style_weights,
+        dtype=None,
+        backend="reference",
+    )
+    out = run_cascade(
+        cascade,
+        content,
+        plan.feats,
+        plan.weights,
+        _scaled_alphas(alphas, plan.alpha_factor),
+        dtype=None,
+        backend="reference",
+        regions=plan.regions,
+    )
+    return _finish_colour(out, content, plan.mode, plan.regions)
 
 
 @torch.inference_mode()
 def stylize(
     model: Any,
     content: ImageLike,
-    style: ImageLike | Sequence[ImageLike] | None = None,
+    style: ImageLike | Sequence[ImageLike | None] | None = None,
     alpha: float = 1.0,
     *,
     transform: str | None = None,
@@ -361,17 +635,24 @@ def stylize(
     level_alpha: Mapping[str, float] | None = None,
     style_feats: Mapping[str, Sequence[Tensor]] | Sequence[Tensor] | None = None,
     style_weights: Sequence[float] | None = None,
-    preserve_color: bool | str | None = None,
+    preserve_color: Any = None,
     content_size: int | None = None,
     style_size: int | None = None,
     dtype: torch.dtype | str | None = None,
     backend: str = "engine",
+    masks: Any = None,
+    region_alpha: Sequence[float] | None = None,
 ) -> Any:
     """Stylise ``content`` with ``model`` (anything with ``cascade(transform, levels)`` and ``device``).
 
     See :meth:`adain_nst.AdaINModel.stylize` and :meth:`adain_nst.MultiLevelModel.stylize` for
     the arguments. Returns the same kind as ``content`` (a path gives a PIL image), at the
     (resized) content's exact size, values in [0, 1].
+
+    ``masks`` (spatial control): one mask per style (any kind :func:`adain_nst.masks.load_mask`
+    reads), ``style`` a list with one style per mask (``None``: that region keeps the content);
+    ``region_alpha`` one strength per mask; ``preserve_color`` one mode, or one per mask.
+    Masks are read and checked before the content.
     """
     check_call_options(
         alpha,
@@ -380,9 +661,12 @@ def stylize(
         content_size=content_size,
         style_size=style_size,
         backend=backend,
+        masks=masks,
+        region_alpha=region_alpha,
+        n_styles=None if style is None else len(_style_list(style)),
     )
     alpha = check_alpha(alpha)
-    mode = check_color_mode(preserve_color)
+    mode = check_color_mode(preserve_color) if masks is None else None
     cascade: Cascade = model.cascade(transform=transform, levels=levels)
     alphas = cascade.check_alphas(alpha, level_alpha)
     styles_in: list[Any] = []
@@ -399,12 +683,20 @@ def stylize(
         styles_in = _style_list(style)
         if not styles_in:
             raise InputError("at least one style image is needed")
+        _check_none_styles(styles_in, masks is not None)
         n_styles = len(styles_in)
-    weights = check_style_weights(style_weights, n_styles)  # fail before any heavy work
+    if masks is None:
+        check_style_weights(style_weights, n_styles)  # fail before any heavy work
+    check_region_options(
+        masks, n_styles, region_alpha=region_alpha, preserve_color=preserve_color, style_weights=style_weights
+    )
+    loaded = None if masks is None else load_masks(masks, n_styles)  # bad masks fail before any decoding
     device = model.device
     # Sizes from the headers, before any decoding: too small is refused, too big is announced.
     planned = [("content", "content_size", planned_size(content, content_size))]
-    planned += [(f"style {i}", "style_size", planned_size(s, style_size)) for i, s in enumerate(styles_in)]
+    planned += [
+        (f"style {i}", "style_size", planned_size(s, style_size)) for i, s in enumerate(styles_in) if s is not None
+    ]
     for what, option, dims in planned:
         if dims is not None:
             check_min_side(cascade, *dims, what, option, padded=what == "content")
@@ -414,19 +706,38 @@ def stylize(
         warn_if_memory_short(cascade, *biggest, device, bytes_per_value=2 if half else 4)
     x, kind = to_tensor(content, "content", size=content_size)
     x = x.to(device)
-    styles = [to_tensor(s, f"style {i}", size=style_size)[0].to(device) for i, s in enumerate(styles_in)]
+    styles: list[Tensor | None] = [
+        None if s is None else to_tensor(s, f"style {i}", size=style_size)[0].to(device)
+        for i, s in enumerate(styles_in)
+    ]
     try:
-        pixels = max(t.shape[-2] * t.shape[-1] for t in [x, *styles])
+        pixels = max(t.shape[-2] * t.shape[-1] for t in [x, *styles] if t is not None)
         first = cascade.pairs[-1].inference_engine(dtype=dtype) if backend == "engine" else None
         scope = first.memory_scope(pixels) if first is not None else contextlib.nullcontext()
         with scope:  # one scope for the style and content passes
-            if style_feats is None:
-                if mode == "coral":
-                    styles = [coral(s, x) for s in styles]
-                style_feats = encode_styles(cascade, styles, dtype=dtype, backend=backend)
-            out = run_cascade(cascade, x, style_feats, weights, alphas, dtype=dtype, backend=backend)
-            if mode == "luminance":
-                out = transfer_luminance(out, x)
+            plan = _styles_and_regions(
+                cascade,
+                x,
+                styles if style_feats is None else None,
+                style_feats,
+                masks=loaded,
+                region_alpha=region_alpha,
+                preserve_color=preserve_color,
+                style_weights=style_weights,
+                dtype=dtype,
+                backend=backend,
+            )
+            out = run_cascade(
+                cascade,
+                x,
+                plan.feats,
+                plan.weights,
+                _scaled_alphas(alphas, plan.alpha_factor),
+                dtype=dtype,
+                backend=backend,
+                regions=plan.regions,
+            )
+            out = _finish_colour(out, x, plan.mode, plan.regions)
     except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
         if not is_out_of_memory(exc):
             raise
@@ -442,10 +753,13 @@ __all__ = [
     "BACKENDS",
     "MEMORY_FACTOR",
     "Cascade",
+    "Regions",
     "StyleFeatures",
     "as_style_features",
     "check_call_options",
     "check_min_side",
+    "check_region_alpha",
+    "check_region_options",
     "check_style_feats",
     "encode_styles",
     "estimate_memory",
@@ -454,6 +768,8 @@ __all__ = [
     "pad_to_multiple",
     "planned_size",
     "reference_forward",
+    "region_color_modes",
+    "region_coral",
     "run_cascade",
     "stylize",
     "warn_if_memory_short",

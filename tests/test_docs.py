@@ -26,10 +26,12 @@ def test_readme_links_point_at_existing_docs() -> None:
         "api",
         "architecture",
         "multilevel",
+        "masks",
         "weights",
         "training",
         "gatys",
         "benchmarks",
+        "web",
     ):
         assert f"docs/{name}.md" in readme
         assert (DOCS / f"{name}.md").exists(), f"docs/{name}.md is missing"
@@ -41,6 +43,12 @@ def test_no_import_circle_and_no_function_level_imports() -> None:
     groups = import_graph.group_graph(graph)
     assert import_graph.find_cycle(groups) is None, import_graph.find_cycle(groups)
     assert import_graph.function_level_imports() == []
+    assert import_graph.top_layer_imports(graph) == []
+
+
+def test_the_web_app_is_a_top_layer_nothing_imports() -> None:
+    planted = {"adain_nst.cli.serve": {"adain_nst.web.app"}, "adain_nst.web.app": {"adain_nst.web.handlers"}}
+    assert import_graph.top_layer_imports(planted) == ["adain_nst.cli.serve -> adain_nst.web.app"]
 
 
 def test_cycle_finder_finds_a_planted_circle() -> None:

@@ -20,7 +20,7 @@ from types import FrameType
 from typing import Any, NamedTuple, TextIO
 
 from .._version import __version__
-from . import bench, demo, download, gatys, models, stylize, train
+from . import bench, demo, download, export_onnx, gatys, models, serve, stylize, stylize_dataset, train, video
 from ._options import (
     EXIT_INTERRUPTED,
     EXIT_TERMINATED,
@@ -41,12 +41,16 @@ class Command(NamedTuple):
 
 COMMANDS: dict[str, Command] = {
     "stylize": Command(stylize.add_parser, stylize.run),
+    "stylize-dataset": Command(stylize_dataset.add_parser, stylize_dataset.run),
     "demo": Command(demo.add_parser, demo.run),
     "gatys": Command(gatys.add_parser, gatys.run),
     "train": Command(train.add_parser, train.run),
     "models": Command(models.add_parser, models.run),
     "download": Command(download.add_parser, download.run),
     "bench": Command(bench.add_parser, bench.run),
+    "serve": Command(serve.add_parser, serve.run),
+    "video": Command(video.add_parser, video.run),
+    "export-onnx": Command(export_onnx.add_parser, export_onnx.run),
 }
 
 

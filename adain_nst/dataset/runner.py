@@ -1,0 +1,462 @@
+"""Stylising a dataset: plan, resume, load in workers, compute in batches, write in the background.
+
+One process computes the batches :func:`~.plan.shard` gives its rank (``torchrun`` sets the
+rank and world size; gloo on CPU, NCCL on CUDA); rank 0 writes the manifest once every rank
+is done. Ray (:mod:`.ray_backend`) runs the same batches on actors. Either way a batch is
+computed by :func:`compute_batch`, so the outputs do not depend on where it ran.
+"""
+
+from __future__ import annotations
+
+import os
+import sys
+import time
+from collections.abc import Callable, Iterator, Sequence
+from concurrent.futures import Future, ThreadPoolExecutor
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any
+
+import numpy as np
+import torch
+import torch.nn.functional as F
+from PIL import Image
+from torch import Tensor
+from tqdm.auto import tqdm
+
+from .. import pipeline
+from .._checks import check_alpha, check_positive_int
+from .._io import sha256_file
+from ..api import get_model
+from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
+from ..errors import ImageReadError, ImageTooLargeError, InputError
+from ..image import image_size, list_images, load_image, save_image, to_tensor
+from ..nn.transforms import check_transform
+from ..pretrained.registry import DEFAULT_FAMILY
+from . import journal
+from .plan import Batch, Item, check_format, make_batches, plan_items, relative, shard
+
+BACKENDS = ("local", "ray")
+_SAVE_OPTIONS = {".jpg": {"quality": 95}, ".jpeg": {"quality": 95}, ".webp": {"quality": 95}}
+"""JPEG and WebP outputs are written at quality 95 (Pillow's default, 75, blurs painted texture)."""
+
+
+@dataclass(frozen=True)
+class DatasetJob:
+    """A planned job: folders, options, every output (``items``) in its ``batches``, plan-time errors."""
+
+    src: Path
+    dst: Path
+    styles_dir: Path
+    options: dict[str, Any]
+    items: tuple[Item, ...]
+    batches: tuple[Batch, ...]
+    errors: dict[str, dict[str, Any]]
+
+
+@dataclass
+class DatasetResult:
+    """What :func:`stylize_dataset` did, over the whole job (all ranks)."""
+
+    dst: Path
+    outputs: int
+    computed: int
+    skipped: int
+    failed: list[dict[str, Any]] = field(default_factory=list)
+    seconds: float = 0.0
+    dtype: str = "float32"
+    rank: int = 0
+    world_size: int = 1
+
+    @property
+    def images_per_second(self) -> float:
+        return self.computed / self.seconds if self.seconds > 0 else 0.0
+
+
+def plan_job(
+    src: str | os.PathLike[str],
+    dst: str | os.PathLike[str],
+    styles: str | os.PathLike[str],
+    *,
+    styles_per_image: int = 1,
+    seed: int = 0,
+    alpha: float = 1.0,
+    transform: str | None = None,
+    levels: Sequence[str] | None = None,
+    model: str | None = None,
+    content_size: int | None = None,
+    style_size: int | None = None,
+    batch_size: int = 8,
+    fmt: str | None = None,
+) -> DatasetJob:
+    """Validate the options, list the images, read their sizes (headers only) and plan every output.
+
+    Inputs whose header cannot be read become errors of the job here (they are not items).
+    """
+    check_alpha(alpha)
+    check_positive_int(styles_per_image, "styles_per_image")
+    check_positive_int(batch_size, "batch_size")
+    for name, size in (("content_size", content_size), ("style_size", style_size)):
+        if size is not None:
+            check_positive_int(size, name, minimum=16)
+    if transform is not None:
+        check_transform(transform)
+    if isinstance(seed, bool) or not isinstance(seed, int):
+        raise InputError(f"seed must be an integer, got {seed!r}")
+    if model is not None and not isinstance(model, str):
+        raise InputError("a dataset job names its model (a registry name, Hub repo or folder), so the manifest can")
+    fmt = check_format(fmt)
+    src_p, dst_p, styles_p = Path(src), Path(dst), Path(styles)
+    if dst_p.exists() and not dst_p.is_dir():
+        raise InputError(f"DST {dst_p} is a file; give a folder")
+    if dst_p.resolve() == src_p.resolve() or src_p.resolve() in dst_p.resolve().parents:
+        raise InputError(f"DST {dst_p} is inside SRC {src_p}: a rerun would stylise the outputs; choose another DST")
+    content_files = list_images(src_p, recursive=True, what="content")
+    style_files = [relative(p, styles_p) for p in list_images(styles_p, recursive=True, what="style")]
+    contents: list[str] = []
+    sizes: list[tuple[int, int]] = []
+    errors: dict[str, dict[str, Any]] = {}
+    for path in content_files:
+        rel = relative(path, src_p)
+        try:
+            sizes.append(image_size(path))
+            contents.append(rel)
+        except (ImageReadError, ImageTooLargeError) as exc:
+            errors[rel] = {"content": rel, "error": _one_line(exc)}
+    options = {
+        "styles_per_image": styles_per_image,
+        "seed": seed,
+        "alpha": float(alpha),
+        "transform": transform,
+        "levels": None if levels is None else list(levels),
+        "model": model,
+        "content_size": content_size,
+        "style_size": style_size,
+        "batch_size": batch_size,
+        "format": fmt,
+    }
+    items = plan_items(
+        contents, sizes, style_files, per_image=styles_per_image, seed=seed, fmt=fmt, content_size=content_size
+    )
+    batches = make_batches(items, batch_size)
+    return DatasetJob(src_p, dst_p, styles_p, options, tuple(items), tuple(batches), errors)
+
+
+def _one_line(exc: BaseException) -> str:
+    return " ".join(str(exc).split()) or type(exc).__name__
+
+
+# -- loading ---------------------------------------------------------------------------------------
+def load_content(path: Path, size: tuple[int, int]) -> Tensor:
+    """``(3, H, W)`` float32 in [0, 1] at ``size`` = ``(H, W)`` (bicubic, antialiased, from a reduced decode)."""
+    x, _ = to_tensor(load_image(path, size=min(size)), "content")
+    if tuple(x.shape[-2:]) != tuple(size):
+        x = F.interpolate(x, size=size, mode="bicubic", align_corners=False, antialias=True).clamp_(0.0, 1.0)
+    return x[0]
+
+
+class BatchLoader(torch.utils.data.Dataset):
+    """Loads the content images of a batch (for a DataLoader's workers); failures are returned, not raised."""
+
+    def __init__(self, src: Path, batches: Sequence[Batch]) -> None:
+        self.src = src
+        self.batches = list(batches)
+
+    def __len__(self) -> int:
+        return len(self.batches)
+
+    def __getitem__(self, i: int) -> tuple[int, dict[str, Tensor], dict[str, str]]:
+        images: dict[str, Tensor] = {}
+        errors: dict[str, str] = {}
+        batch = self.batches[i]
+        for item in batch.items:
+            if item.content in images or item.content in errors:
+                continue
+            try:
+                images[item.content] = load_content(self.src / item.content, item.size)
+            except (ImageReadError, ImageTooLargeError, InputError) as exc:
+                errors[item.content] = _one_line(exc)
+        return i, images, errors
+
+
+# -- computing -------------------------------------------------------------------------------------
+class StyleCache:
+    """Each style image encoded once, at every level of the cascade (features kept on the device)."""
+
+    def __init__(self, root: Path, cascade: pipeline.Cascade, size: int | None, device: torch.device, dtype: Any):
+        self.root, self.cascade, self.size, self.device, self.dtype = root, cascade, size, device, dtype
+        self._feats: dict[str, pipeline.StyleFeatures] = {}
+
+    def get(self, rel: str) -> pipeline.StyleFeatures:
+        if rel not in self._feats:
+            x, _ = to_tensor(load_image(self.root / rel, size=self.size), f"style {rel}", size=self.size)
+            pipeline.check_min_side(self.cascade, *x.shape[-2:], f"style {rel}", "style_size", padded=False)
+            with torch.inference_mode():
+                self._feats[rel] = pipeline.encode_styles(
+                    self.cascade, [x.to(self.device)], dtype=self.dtype, backend="engine"
+                )
+        return self._feats[rel]
+
+    def __len__(self) -> int:
+        return len(self._feats)
+
+
+def compute_batch(
+    cascade: pipeline.Cascade,
+    styles: StyleCache,
+    items: Sequence[Item],
+    images: dict[str, Tensor],
+    alpha: float,
+    *,
+    dtype: Any,
+    device: torch.device,
+) -> np.ndarray:
+    """Stylise ``items`` (all of one size) in one pass; ``(B, H, W, 3)`` uint8.
+
+    Every item has its own style (:func:`pipeline.run_cascade` with ``assignment``).
+    """
+    names = sorted({it.style for it in items})
+    per_style = [styles.get(n) for n in names]
+    feats = {lvl: [f[lvl][0] for f in per_style] for lvl in cascade.levels}
+    content = torch.stack([images[it.content] for it in items]).to(device)
+    alphas = dict.fromkeys(cascade.levels, alpha)
+    with torch.inference_mode():
+        out = pipeline.run_cascade(
+            cascade,
+            content,
+            feats,
+            [1.0],
+            alphas,
+            dtype=dtype,
+            backend="engine",
+            assignment=[names.index(it.style) for it in items],
+        )
+    return (out.float().clamp(0, 1).mul(255).round().to(torch.uint8).permute(0, 2, 3, 1).cpu().numpy()).copy()
+
+
+def write_output(dst: Path, item: Item, pixels: np.ndarray, record: dict[str, Any]) -> dict[str, Any]:
+    """Save one output atomically; its manifest record with the file's sha256."""
+    path = dst / item.output
+    save_image(Image.fromarray(pixels), path, **_SAVE_OPTIONS.get(path.suffix.lower(), {}))
+    h, w = pixels.shape[:2]
+    return {**record, "sha256": sha256_file(path), "width": w, "height": h}
+
+
+def item_record(job: DatasetJob, item: Item, cascade: pipeline.Cascade, model_name: str, dtype: str) -> dict[str, Any]:
+    """The manifest fields of an output that do not depend on its pixels (transform and levels as run)."""
+    o = job.options
+    return {
+        "content": item.content,
+        "output": item.output,
+        "style": item.style,
+        "index": item.index,
+        "alpha": o["alpha"],
+        "transform": cascade.transform,
+        "levels": list(cascade.levels),
+        "model": model_name,
+        "seed": o["seed"],
+        "dtype": dtype,
+    }
+
+
+class BatchWorker:
+    """Computes and writes whole batches of a job; used by every backend (local ranks, Ray actors)."""
+
+    def __init__(self, job: DatasetJob, *, device: str | torch.device | None, dtype: Any) -> None:
+        self.job = job
+        self.device = resolve_device(device)
+        self.dtype = resolve_dtype(dtype, self.device)
+        o = job.options
+        self.model = get_model(o["model"], device=self.device)
+        self.model_name = o["model"] or DEFAULT_FAMILY
+        self.cascade = self.model.cascade(o["transform"], o["levels"])
+        self.styles = StyleCache(job.styles_dir, self.cascade, o["style_size"], self.device, self.dtype)
+
+    def run(
+        self, batch: Batch, images: dict[str, Tensor], load_errors: dict[str, str], save: Callable[..., Any]
+    ) -> list[Future[dict[str, Any]] | dict[str, Any]]:
+        """Compute ``batch``; ``save(fn, *args)`` runs a write (now or in a thread). Returns records or futures."""
+        results: list[Future[dict[str, Any]] | dict[str, Any]] = []
+        ok: list[Item] = []
+        for item in batch.items:
+            if item.content in load_errors:
+                results.append({"content": item.content, "output": item.output, "error": load_errors[item.content]})
+            else:
+                ok.append(item)
+        try:
+            pipeline.check_min_side(self.cascade, *batch.size, f"content {batch.items[0].content}", "content_size")
+        except InputError as exc:  # too small: every image of this size fails alike
+            ok, results = (
+                [],
+                [*results, *({"content": it.content, "output": it.output, "error": _one_line(exc)} for it in ok)],
+            )
+        if not ok:
+            return results
+        pixels = compute_batch(
+            self.cascade, self.styles, ok, images, self.job.options["alpha"], dtype=self.dtype, device=self.device
+        )
+        name = dtype_name(self.dtype)
+        for item, px in zip(ok, pixels, strict=True):
+            results.append(
+                save(
+                    write_output,
+                    self.job.dst,
+                    item,
+                    px,
+                    item_record(self.job, item, self.cascade, self.model_name, name),
+                )
+            )
+        return results
+
+
+# -- the local / torchrun backend -----------------------------------------------------------------
+def dist_context() -> tuple[int, int]:
+    """``(rank, world_size)``: from an initialised process group, else torchrun's environment, else ``(0, 1)``."""
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        return torch.distributed.get_rank(), torch.distributed.get_world_size()
+    return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
+
+
+def init_distributed(device: torch.device) -> bool:
+    """Join torchrun's process group (gloo on CPU, NCCL on CUDA); ``True`` if this call created it."""
+    if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
+        return False
+    torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
+    return True
+
+
+def _barrier() -> None:
+    if torch.distributed.is_available() and torch.distributed.is_initialized():
+        torch.distributed.barrier()
+
+
+def pending_batches(job: DatasetJob, settled: set[str] | dict[str, Any]) -> list[Batch]:
+    """Batches with an output not settled yet (a batch is always recomputed whole)."""
+    return [b for b in job.batches if any(it.output not in settled for it in b.items)]
+
+
+def resume_state(job: DatasetJob, *, retry_failed: bool = False) -> list[Batch]:
+    """The batches still to compute: those with an output neither written and verified nor failed.
+
+    Inputs that failed in an earlier run count as settled (their error is recorded) unless
+    ``retry_failed``.
+    """
+    records = journal.read_journals(job.dst)
+    settled = set(journal.verified_records(job.dst, records))
+    if not retry_failed:
+        settled |= {rec["output"] for rec in records if "error" in rec and "output" in rec}
+    return pending_batches(job, settled)
+
+
+def finish(job: DatasetJob) -> tuple[dict[str, dict[str, Any]], dict[str, dict[str, Any]]]:
+    """Merge the journals into ``manifest.jsonl`` and ``errors.jsonl``; returns (done, errors)."""
+    records = journal.read_journals(job.dst)
+    done = journal.verified_records(job.dst, records)
+    wanted = {it.output for it in job.items}
+    done = {k: v for k, v in done.items() if k in wanted}
+    errors = dict(job.errors)
+    for rec in records:
+        if "error" in rec and rec.get("output") not in done:
+            errors[rec["content"]] = {"content": rec["content"], "error": rec["error"]}
+    journal.write_manifest(job.dst, done, errors)
+    return done, errors
+
+
+def _progress(total: int, initial: int, progress: bool | None, desc: str) -> Any:
+    show = sys.stderr.isatty() if progress is None else progress
+    return tqdm(total=total, initial=initial, desc=desc, unit="img", disable=not show, smoothing=0.1)
+
+
+def run_local(
+    job: DatasetJob,
+    *,
+    device: torch.device,
+    dtype: Any,
+    workers: int,
+    progress: bool | None,
+    retry_failed: bool = False,
+) -> DatasetResult:
+    rank, world = dist_context()
+    if rank == 0:
+        job.dst.mkdir(parents=True, exist_ok=True)
+        journal.check_job(job.dst, job.options)
+    _barrier()
+    if rank:
+        journal.check_job(job.dst, job.options)  # rank 0 wrote it: the others only compare
+    pending = resume_state(job, retry_failed=retry_failed)
+    todo = {b.number for b in pending}
+    # Shard the job's batches, not the pending ones: a batch's rank never depends on history.
+    mine = [b for b in shard(job.batches, rank, world) if b.number in todo]
+    worker = BatchWorker(job, device=device, dtype=dtype)
+    t0 = time.perf_counter()
+    computed = 0
+    n_mine = sum(len(b.items) for b in mine)
+    loader = torch.utils.data.DataLoader(
+        BatchLoader(job.src, mine), batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None
+    )
+    bar = _progress(n_mine, 0, progress, f"stylize-dataset[{rank}]" if world > 1 else "stylize-dataset")
+    with journal.Journal(job.dst, f"rank{rank}") as log, ThreadPoolExecutor(1) as writer, bar:
+        queued: list[Future[dict[str, Any]] | dict[str, Any]] = []
+        for i, images, errors in loader:
+            queued = _drain(queued, log, keep=len(mine[i].items))
+            results = worker.run(mine[i], images, errors, writer.submit)
+            computed += sum(1 for r in results if not isinstance(r, dict))
+            queued.extend(results)
+            bar.update(len(mine[i].items))
+        _drain(queued, log, keep=0)
+    seconds = time.perf_counter() - t0
+    _barrier()
+    failed: list[dict[str, Any]] = []
+    outputs = 0
+    if rank == 0:
+        done_all, errors_all = finish(job)
+        outputs, failed = len(done_all), list(errors_all.values())
+    return DatasetResult(
+        job.dst,
+        outputs,
+        computed,
+        len(job.items) - sum(len(b.items) for b in pending),
+        failed,
+        seconds,
+        dtype_name(worker.dtype),
+        rank,
+        world,
+    )
+
+
+def _drain(
+    queued: list[Future[dict[str, Any]] | dict[str, Any]], log: journal.Journal, keep: int
+) -> list[Future[dict[str, Any]] | dict[str, Any]]:
+    """Journal finished writes in order until at most ``keep`` are outstanding (bounds memory)."""
+    while len(queued) > keep or (queued and (isinstance(queued[0], dict) or queued[0].done())):
+        head = queued.pop(0)
+        log.write(head if isinstance(head, dict) else head.result())
+    return queued
+
+
+def iter_items(job: DatasetJob) -> Iterator[Item]:
+    """Every item of the job in batch order."""
+    for b in job.batches:
+        yield from b.items
+
+
+__all__ = [
+    "BACKENDS",
+    "BatchLoader",
+    "BatchWorker",
+    "DatasetJob",
+    "DatasetResult",
+    "StyleCache",
+    "compute_batch",
+    "dist_context",
+    "finish",
+    "init_distributed",
+    "item_record",
+    "iter_items",
+    "load_content",
+    "pending_batches",
+    "plan_job",
+    "resume_state",
+    "run_local",
+    "write_output",
+]
