@@ -32,6 +32,9 @@ def test_readme_links_point_at_existing_docs() -> None:
         "gatys",
         "benchmarks",
         "web",
+        "datasets",
+        "video",
+        "onnx",
     ):
         assert f"docs/{name}.md" in readme
         assert (DOCS / f"{name}.md").exists(), f"docs/{name}.md is missing"

@@ -10,6 +10,7 @@ the local backend, since every batch is the same and computed by the same code.
 from __future__ import annotations
 
 import json
+import logging
 import time
 from typing import Any
 
@@ -54,7 +55,12 @@ def run_ray(
 
     started = not ray.is_initialized()
     if started:
-        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, configure_logging=False)
+        ray.init(address=ray_address, include_dashboard=False, log_to_driver=False, logging_level=logging.WARNING)
+    context = ray.data.DataContext.get_current()
+    # Our bar (or none) instead of Ray Data's progress bars and execution banners on stdout.
+    context.enable_progress_bars = False
+    context.print_on_execution_start = False
+    logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
         job.dst.mkdir(parents=True, exist_ok=True)
         journal.check_job(job.dst, job.options)
