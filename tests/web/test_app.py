@@ -61,8 +61,8 @@ def test_serve_refuses_a_non_positive_upload_limit(capsys: pytest.CaptureFixture
     assert "--max-upload-mb must be > 0" in capsys.readouterr().err
 
 
-# The Gradio checks run in a fresh interpreter: in pytest's process tests/packaging shadows the
-# `packaging` library that Gradio imports (and Gradio's global state stays out of the suite).
+# The Gradio checks run in a fresh interpreter, so Gradio's global state (and its import time)
+# stays out of the suite's process.
 GRADIO_PROBE = """
 import json, runpy, sys
 import gradio as gr
