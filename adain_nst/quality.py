@@ -203,8 +203,10 @@ class Judge:
     def vgg19(cls, *, device: str | torch.device | None = None) -> Judge:
         """The perceptual judge: the bundled ImageNet VGG-19 (Simonyan & Zisserman), offline.
 
-        Content at ``relu4_2`` (Gatys et al.'s content layer), style at relu1_1 .. relu5_1; not a
-        network any method here stylises with, so it judges them all on the same footing.
+        Content at ``relu4_2`` (Gatys et al.'s content layer), style at relu1_1 .. relu5_1. Two
+        methods are fit to it: Gatys et al. optimise its Gram matrices, and the ``cd16x-adain``
+        decoder was trained on its relu1_1 .. relu4_1 mean/std; for that decoder the Gram
+        distances (:meth:`gram_distances`) are the measure it was not trained on.
         """
         encoder = VGGEncoder.from_pretrained("vgg19-imagenet", device=device)
         return cls(encoder, content_layer="relu4_2", style_layers=GRAM_LAYERS, name="VGG-19 ImageNet")

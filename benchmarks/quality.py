@@ -74,11 +74,11 @@ from adain_nst import InputError, MultiLevelModel, VGGEncoder, gatys, model_from
 from adain_nst.bench.measure import machine_info
 from adain_nst.engine.runtime import dtype_name, resolve_dtype
 from adain_nst.image import ImageKind, from_tensor, list_images, resize_shorter, save_image, to_tensor
-from adain_nst.quality import Judge
+from adain_nst.quality import GRAM_LAYERS, Judge
 
 THUMB = 160
 LABEL_H = 30
-MEASURES = ("style_loss", "content_loss", "content_distance")
+MEASURES = ("style_loss", "gram_loss", "content_loss", "content_distance")
 
 
 @dataclass
@@ -232,7 +232,9 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
     cd16x = shared / "weights" / "cd16x"
     torch.set_num_threads(args.threads or torch.get_num_threads())
     if args.judge == "vgg19":
-        judge = Judge.vgg19()  # the bundled ImageNet VGG-19: no method here stylises with it (Gatys optimises on it)
+        judge = (
+            Judge.vgg19()
+        )  # the bundled ImageNet VGG-19 (Gatys optimises on it; cd16x-adain trains its style loss on it)
     else:
         e5 = VGGEncoder.from_cd16x_checkpoint(cd16x / "e5.pth")
         judge = Judge(e5, name="cd16x e5")
@@ -306,6 +308,7 @@ def run(args: argparse.Namespace) -> dict[str, Any]:
             rec["content_loss"].append(lc)
             rec["style_loss"].append(ls)
             rec["content_distance"].append(judge.content_distance(out, content, layer="relu4_1"))
+            rec["gram_loss"].append(sum(judge.gram_distances(out, style, GRAM_LAYERS).values()))
             if i < args.sheet_pairs:
                 row.append(_thumb(out))
         if i < args.sheet_pairs:
@@ -354,16 +357,17 @@ def markdown(result: dict[str, Any]) -> str:
         f"{len(result.get('styles', []))} styles) at {result['size']} px, alpha=1, stylised in "
         f"{result.get('dtype', 'float32')} through the public `stylize`; "
         f"measured with {result.get('judge', 'cd16x e5')}: "
-        "style loss (relu1_1..relu4_1 mean/std), content loss (AdaIN target, relu4_1), content distance "
+        "style loss (relu1_1..relu4_1 mean/std), Gram loss (relu1_1..relu5_1 Gram matrices, Gatys et al.'s), "
+        "content loss (AdaIN target, relu4_1), content distance "
         f"(MSE to the content's own {result.get('content_distance_layer', 'relu4_1')} features). "
         f'Lower is better; "x {base}" is the ratio to {base}\'s mean over the same pairs.',
         "",
         f"Machine: {machine.get('cpu', '?')}, {machine.get('torch_threads', '?')} torch threads, "
         f"torch {machine.get('torch', result.get('torch', '?'))}; {result.get('seconds', '?')} s in all.",
         "",
-        f"| method | style loss | x {base} | content loss | x {base} | content distance | x {base} "
-        "| s / image | pairs | what |",
-        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
+        f"| method | style loss | x {base} | Gram loss | x {base} | content loss | x {base} | content distance "
+        f"| x {base} | s / image | pairs | what |",
+        "| --- | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | ---: | --- |",
     ]
     methods = result.get("methods", {})
     for name, s in result["summary"].items():
