@@ -1,7 +1,8 @@
 """Seconds per L-BFGS step of :func:`adain_nst.optimization.gatys`, per encoder, size and device.
 
-Encoders:
+Encoders (each with its family's default optimiser, see ``docs/gatys.md``):
 
+* ``vgg19-imagenet``: the bundled ImageNet VGG-19, the default of :func:`adain_nst.gatys`;
 * ``vgg19``: the full-size normalised VGG-19 to relu5_1. Its real weights are not needed
   for timing: random weights of the right shapes are used unless ``--vgg19`` names a
   ``vgg_normalised.pth`` (pytorch-AdaIN layout).
@@ -47,6 +48,8 @@ def machine(note: str | None) -> dict[str, Any]:
 
 
 def _encoder(name: str, args: argparse.Namespace) -> VGGEncoder | None:
+    if name == "vgg19-imagenet":  # the bundled 8-bit ImageNet VGG-19: the default of gatys()
+        return VGGEncoder.from_pretrained("vgg19-imagenet").eval().requires_grad_(False)
     if name == "vgg19":
         if args.vgg19:
             return VGGEncoder.from_reference_checkpoint(args.vgg19, last_layer="relu5_1")
@@ -165,7 +168,14 @@ def markdown(result: dict[str, Any]) -> str:
 def main(argv: list[str] | None = None) -> int:
     p = argparse.ArgumentParser(description=__doc__, formatter_class=argparse.RawDescriptionHelpFormatter)
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512], help="content shorter sides, px")
-    p.add_argument("--encoders", nargs="+", default=["vgg19", "cd16x"], choices=["vgg19", "cd16x"])
+    p.add_argument(
+        "--encoders",
+        nargs="+",
+        default=["vgg19-imagenet", "cd16x"],
+        choices=["vgg19-imagenet", "vgg19", "cd16x"],
+        help="vgg19-imagenet (the bundled default, L-BFGS without a line search), vgg19 (random normalised "
+        "VGG-19), cd16x (e5, with the line search)",
+    )
     p.add_argument("--steps", type=int, default=10, help="timed L-BFGS steps per case")
     p.add_argument("--warmup", type=int, default=2, help="untimed steps first")
     p.add_argument("--threads", type=int, help="torch CPU threads (default: torch's choice)")
