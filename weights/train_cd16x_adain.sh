@@ -1,6 +1,13 @@
 #!/usr/bin/env bash
-# Our cd16x AdaIN decoder: fine-tune the reconstruction decoder d4 with the paper's recipe.
+# Our cd16x AdaIN decoder (the bundled cd16x-adain): fine-tune the cd16x reconstruction decoder d4
+# on the cd16x e4 encoder, with the style loss measured by the bundled ImageNet VGG-19
+# (mean/std at relu1_1..relu4_1, style weight 2e-3 for its 0..255-scale features) and the content
+# loss by e4 itself; Adam lr 1e-4 with inverse decay, batch 8, 192 px crops of 512 px images,
+# bfloat16 autocast (a CPU with native bf16 or a CUDA GPU; the checkpoint pins it). Chosen from
+# pilot runs judged on ../shared/data/eval (docs/training.md). Rerun the same command to resume;
+# raise --iters to extend.
 cd "$(dirname "$0")/.."
 exec adain-nst train --content-dir ../shared/data/train/content --style-dir ../shared/data/train/style \
   --encoder ../shared/weights/cd16x/e4.pth --init-decoder ../shared/weights/cd16x/d4.pth \
-  --out runs/cd16x_sw10 --iters 5000 --style-weight 10 --checkpoint-every 25 --seed 0 --resume
+  --loss-encoder vgg19-imagenet --style-weight 2e-3 --lr 1e-4 --batch-size 8 --crop 192 --dtype bfloat16 \
+  --out runs/cd16x_vgg --iters "${ITERS:-20000}" --checkpoint-every 50 --seed 0 --resume "$@"

@@ -178,7 +178,7 @@ BUNDLED_FILES: dict[str, FileRecord] = {
         12_973_816,
     ),
     "d4-adain": FileRecord(
-        "cd16x/d4-adain.safetensors", "beae84001cd14d07df6abcfef6158c5357e162b3644d1af88a919944a7bf8a2e", 440_966
+        "cd16x/d4-adain.safetensors", "66954a5aa7e0ad1f3b6d7e618dce03a9234a655d3547e590bdd4a8e01149a483", 440_966
     ),
 }
 
@@ -220,7 +220,7 @@ _CD16X_E4 = SourceFile(
 )
 
 # Records of model folder format 2 (converted with adain_nst 0.1.0, the records' converted_with).
-# cd16x-adain's decoder is ours (weights/cd16x-adain/decoder.safetensors, step 475). After
+# cd16x-adain's decoder is ours (weights/cd16x-adain/decoder.safetensors, step 1400). After
 # retraining, or when the folder format changes, regenerate with
 #   python weights/convert_cd16x.py --name cd16x-adain --out /tmp/cd16x-adain \
 #       --encoder ../shared/weights/cd16x/e4.pth --decoder weights/cd16x-adain/decoder.safetensors
@@ -236,7 +236,7 @@ _CD16X_ENCODER = FileRecord(
     "encoder.safetensors", "1a26e52222118891b5c6500c59179b0b6f6a7ae058390cbf330a7bed56f8965b", 881_032
 )
 CD16X_ADAIN_DECODER = FileRecord(
-    "decoder.safetensors", "7280b5f1b4df099d3fa983c0b9662167b9a5894719ed929c9609cbd6e7720b2d", 880_316
+    "decoder.safetensors", "8bd6052f40463128b24e32e9543d4fd6673299c9a0be9887c715c1e48c8202e6", 880_316
 )
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -325,8 +325,8 @@ REGISTRY: dict[str, ModelSpec] = {
                 SourceFile(
                     "decoder.safetensors",
                     "weights/cd16x-adain/decoder.safetensors",
-                    "157509c7e645dbdccf9e48e8a989051522bfd200e6ea76d3b54e1b83dcad81bf",
-                    880_300,
+                    "674b4a21aaf7f517f3b40823707e24f0baacecf921e30e6c3109db628d2ce442",
+                    880_396,
                 ),
             ),
         ),
