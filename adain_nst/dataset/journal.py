@@ -18,6 +18,7 @@ from __future__ import annotations
 
 import json
 import os
+import re
 from collections.abc import Iterable, Mapping
 from pathlib import Path
 from typing import Any
@@ -32,6 +33,20 @@ ERRORS = "errors.jsonl"
 
 def job_dir(dst: Path) -> Path:
     return dst / JOB_DIR
+
+
+# adain_nst._io.atomic_write's temporary names: ".<name>.<pid>.<8 hex>.tmp".
+_TEMP = re.compile(r"^\..+\.\d+\.[0-9a-f]{8}\.tmp$")
+
+
+def sweep_temporaries(dst: Path) -> int:
+    """Remove temporary files a killed run left in DST (``kill -9`` skips their clean-up); returns how many."""
+    n = 0
+    for p in dst.rglob(".*.tmp"):
+        if p.is_file() and _TEMP.match(p.name):
+            p.unlink(missing_ok=True)
+            n += 1
+    return n
 
 
 def check_job(dst: Path, options: Mapping[str, Any]) -> None:
@@ -130,6 +145,7 @@ __all__ = [
     "error_records",
     "job_dir",
     "read_journals",
+    "sweep_temporaries",
     "verified_records",
     "write_lines",
     "write_manifest",

@@ -64,6 +64,7 @@ def run_ray(
     try:
         job.dst.mkdir(parents=True, exist_ok=True)
         journal.check_job(job.dst, job.options)
+        journal.sweep_temporaries(job.dst)
         pending = resume_state(job, retry_failed=retry_failed)
         t0 = time.perf_counter()
         computed = 0

@@ -380,6 +380,7 @@ def run_local(
     if rank == 0:
         job.dst.mkdir(parents=True, exist_ok=True)
         journal.check_job(job.dst, job.options)
+        journal.sweep_temporaries(job.dst)  # before any rank writes
     _barrier()
     if rank:
         journal.check_job(job.dst, job.options)  # rank 0 wrote it: the others only compare

@@ -152,6 +152,9 @@ def test_sigkill_halfway_then_rerun_gives_identical_files(tree: dict[str, Path])
             break
         time.sleep(0.01)
     proc.wait()
+    # what kill -9 can leave: a temporary file of an interrupted write (the rerun removes it)
+    (dst / "part0").mkdir(parents=True, exist_ok=True)
+    (dst / "part0" / ".img0_s0.png.99999.0123abcd.tmp").write_bytes(b"partial")
     done = subprocess.run([*cmd, "--json"], capture_output=True, text=True)
     assert done.returncode == 3, done.stderr  # the two bad inputs
     assert "notes.png" in done.stderr and "part1/cut.jpg" in done.stderr
