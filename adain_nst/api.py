@@ -129,6 +129,8 @@ def stylize(
     style_weights: Sequence[float] | None = None,
     preserve_color: bool | str | Sequence[bool | str | None] | None = None,
     region_alpha: Sequence[float] | None = None,
+    max_memory: int | str | None = None,
+    progress: bool | None = None,
 ) -> Any:
     """Stylise ``content`` with ``style``.
 
@@ -163,6 +165,13 @@ def stylize(
             one mode per mask (``"coral"`` recolours that style to its region's colours).
         region_alpha: with ``masks``, one strength in [0, 1] per mask (it multiplies ``alpha``
             and ``level_alpha`` inside that region).
+        max_memory: a memory budget, bytes or a string (``"2GB"`` = 2e9, ``"2GiB"`` = 2**31): host
+            RAM on CPU, device memory on CUDA. Above the estimate of a whole-image call the
+            content is stylised in tiles with the whole image's statistics (``docs/highres.md``);
+            a budget below the smallest tiles raises :class:`~adain_nst.errors.MemoryBudgetError`
+            with the minimum. ``None``: tiles only when the estimate exceeds the available memory
+            (a ``UserWarning`` says so).
+        progress: a progress bar over the tiles of a tiled call (``None``: when stderr is a terminal).
 
     Returns:
         The same kind as ``content`` (a path gives a PIL image), values in [0, 1].
@@ -178,6 +187,8 @@ def stylize(
         style_size=style_size,
         masks=masks,
         region_alpha=region_alpha,
+        max_memory=max_memory,
+        progress=progress,
     )
     if masks is not None:  # read and check every mask before a model loads
         masks = load_masks(masks, len(style) if isinstance(style, (list, tuple)) else 1)
@@ -198,6 +209,8 @@ def stylize(
         dtype=dtype,
         masks=masks,
         region_alpha=region_alpha,
+        max_memory=max_memory,
+        progress=progress,
     )
 
 

@@ -74,6 +74,42 @@ def coral(style: Tensor, content: Tensor) -> Tensor:
     return out.reshape(style.shape).to(style.dtype)
 
 
+def colour_moments(pixels: Tensor) -> tuple[Tensor, Tensor, Tensor]:
+    """``(count, sums, products)`` of ``pixels`` ``(3, N)``: ``N``, ``sum x`` ``(3,)`` and ``sum x x^T``
+    ``(3, 3)`` in float64; add them over parts of an image, then :func:`coral_from_moments`."""
+    x = pixels.reshape(3, -1).double()
+    return torch.tensor(float(x.shape[1]), dtype=torch.float64), x.sum(1), x @ x.T
+
+
+def coral_from_moments(style: Tensor, count: Tensor, sums: Tensor, products: Tensor) -> Tensor:
+    """:func:`coral` with the content given by its colour moments (:func:`colour_moments`, summed over
+    tiles), so a content too big to hold as float can still be matched.
+
+    Args:
+        style: ``(3, H, W)`` or ``(B, 3, H, W)`` RGB in [0, 1].
+        count, sums, products: the content's pixel count, ``sum x`` ``(3,)``, ``sum x x^T`` ``(3, 3)``.
+
+    Returns:
+        ``style`` recoloured to the content's mean and covariance, same shape and dtype.
+    """
+    if style.dim() == 4:
+        return torch.stack([coral_from_moments(s, count, sums, products) for s in style])
+    if style.dim() != 3 or style.shape[0] != 3:
+        raise InputError(f"coral needs (3, H, W) images, got {tuple(style.shape)}")
+    n = count.double().to(style.device)
+    mean = (sums.double().to(style.device) / n).view(3, 1)
+    centred = products.double().to(style.device) - n * (mean @ mean.T)  # sum (x - m)(x - m)^T
+    c_std = (centred.diagonal() / (n - 1)).clamp_min(0.0).sqrt().view(3, 1)
+    flat = style.reshape(3, -1).double()
+    s_std, s_mean = torch.std_mean(flat, dim=1, keepdim=True)
+    s_norm = (flat - s_mean) / s_std
+    eye = torch.eye(3, dtype=torch.float64, device=style.device)
+    cov_s = s_norm @ s_norm.T + eye
+    cov_c = centred / (c_std @ c_std.T) + eye
+    recoloured = _mat_sqrt(cov_c) @ torch.linalg.inv(_mat_sqrt(cov_s)) @ s_norm
+    return (recoloured * c_std + mean).reshape(style.shape).to(style.dtype)
+
+
 def rgb_to_yiq(image: Tensor) -> Tensor:
     """``(B, 3, H, W)`` RGB to YIQ (Y in [0, 1], I and Q roughly in [-0.6, 0.6])."""
     m = _RGB_TO_YIQ.to(image.device, image.dtype)

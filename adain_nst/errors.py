@@ -5,6 +5,8 @@ Every error subclasses the Python built-in it means, so ``except ValueError`` or
 
 * :class:`InputError` (``ValueError``): an argument, image or tensor the caller passed is unusable;
 * :class:`ImageTooLargeError` (an :class:`InputError`): an image declares more pixels than the limit;
+* :class:`MemoryBudgetError` (an :class:`InputError`): ``max_memory`` is below what even the
+  smallest tile needs; the message states that minimum;
 * :class:`MaskError` (an :class:`InputError`): a region mask or label map is unusable (count, NaN,
   range, empty region, shape); an unreadable mask *file* raises :class:`ImageReadError`;
 * :class:`ImageReadError` (``OSError``): an *image file* is missing, unreadable or truncated;
@@ -31,6 +33,10 @@ class InputError(AdainNSTError, ValueError):
 
 class ImageTooLargeError(InputError):
     """An image declares more pixels than :data:`adain_nst.image.MAX_PIXELS` (checked from its header)."""
+
+
+class MemoryBudgetError(InputError):
+    """``max_memory`` is too small for the call even in the smallest tiles; the message says the minimum."""
 
 
 class MaskError(InputError):
@@ -84,6 +90,7 @@ __all__ = [
     "ImageTooLargeError",
     "InputError",
     "MaskError",
+    "MemoryBudgetError",
     "MissingDependencyError",
     "VideoReadError",
     "WeightsNotFoundError",

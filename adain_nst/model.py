@@ -235,6 +235,8 @@ class AdaINModel(nn.Module):
         backend: str = "engine",
         masks: Any = None,
         region_alpha: Sequence[float] | None = None,
+        max_memory: int | str | None = None,
+        progress: bool | None = None,
     ) -> Any:
         """Stylise an image given as a path, PIL image, numpy array or tensor.
 
@@ -267,6 +269,13 @@ class AdaINModel(nn.Module):
                 level. Uncovered pixels keep the content; overlaps are normalised to sum 1.
                 ``preserve_color`` may then be a list (one mode per mask).
             region_alpha: with ``masks``, one strength in [0, 1] per mask (multiplies ``alpha``).
+            max_memory: a memory budget, bytes or a string (``"2GB"`` = 2e9, ``"2GiB"`` = 2**31):
+                host RAM on CPU, device memory on CUDA. A content whose estimate exceeds it is
+                stylised in tiles with the whole image's statistics (``docs/highres.md``); a budget
+                too small even for the smallest tiles raises
+                :class:`~adain_nst.errors.MemoryBudgetError` stating the minimum. ``None``: tiles
+                only when the estimate exceeds the available memory, with a ``UserWarning``.
+            progress: a progress bar over the tiles of a tiled call (``None``: when stderr is a terminal).
 
         Returns:
             The stylised image, values in [0, 1], at the (resized) content's exact size.
@@ -288,6 +297,8 @@ class AdaINModel(nn.Module):
             backend=backend,
             masks=masks,
             region_alpha=region_alpha,
+            max_memory=max_memory,
+            progress=progress,
         )
 
     # -- constructors ----------------------------------------------------------------------------------

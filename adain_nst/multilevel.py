@@ -198,13 +198,16 @@ class MultiLevelModel(nn.Module):
         backend: str = "engine",
         masks: Any = None,
         region_alpha: Sequence[float] | None = None,
+        max_memory: int | str | None = None,
+        progress: bool | None = None,
     ) -> Any:
         """Stylise an image given as a path, PIL image, numpy array or tensor, coarse to fine.
 
         Args:
             content, style, style_weights, preserve_color, content_size, style_size, dtype,
-                backend, masks, region_alpha: as :meth:`adain_nst.AdaINModel.stylize` (masks are
-                blended at every level of the cascade).
+                backend, masks, region_alpha, max_memory, progress: as
+                :meth:`adain_nst.AdaINModel.stylize` (masks are blended at every level of the
+                cascade; tiles are decoded level by level into a full image before the next).
             alpha: degree of stylisation in [0, 1] at every level (times the model's default
                 per-level factors when ``levels`` and ``level_alpha`` are not given).
             transform: ``"adain"``, ``"wct"`` or ``"efdm"`` (default: the model's).
@@ -234,6 +237,8 @@ class MultiLevelModel(nn.Module):
             backend=backend,
             masks=masks,
             region_alpha=region_alpha,
+            max_memory=max_memory,
+            progress=progress,
         )
 
     @classmethod

@@ -14,7 +14,7 @@ import contextlib
 import math
 import os
 import warnings
-from collections.abc import Mapping, Sequence
+from collections.abc import Callable, Mapping, Sequence
 from dataclasses import dataclass
 from typing import Any, NamedTuple, Protocol
 
@@ -26,13 +26,15 @@ from torch import Tensor
 
 from ._checks import check_alpha, check_image_batch, check_size, check_style_weights
 from .architecture import conv_costs, decoder_ops, encoder_ops, min_input_side, output_size, runs_at
-from .color import check_color_mode, coral, transfer_luminance
+from .color import check_color_mode, colour_moments, coral, coral_from_moments, transfer_luminance
 from .engine.executor import Engine
 from .engine.runtime import available_memory
 from .errors import InputError
-from .image import ImageLike, from_tensor, image_size, shorter_side_dims, to_tensor
+from .image import ImageKind, ImageLike, from_tensor, image_size, shorter_side_dims, to_tensor, to_uint8_rgb
 from .masks import fit_masks, load_masks, mask_list, resize_masks
 from .nn.transforms import region_mix, transform_mix
+from .tiled import Finish, ImageStore, run_cascade_tiled
+from .tiling import Box, LevelPlan, TilePlan, parse_memory, plan_tiles
 
 BACKENDS = ("engine", "reference")
 
@@ -352,6 +354,9 @@ def check_call_options(
     backend: str = "engine",
     masks: Any = None,
     region_alpha: Sequence[float] | None = None,
+    max_memory: int | str | None = None,
+    progress: bool | None = None,
+    tile_size: int | None = None,
 ) -> None:
     """Validate the options of a stylisation that need neither a model nor pixels (types strict).
 
@@ -375,6 +380,11 @@ def check_call_options(
     check_size(style_size, "style_size")
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
+    if max_memory is not None:
+        parse_memory(max_memory)
+    if progress is not None and not isinstance(progress, bool):
+        raise InputError(f"progress must be True, False or None (a bar when stderr is a terminal), got {progress!r}")
+    check_size(tile_size, "tile_size")
 
 
 def min_side(pair: Pair) -> int:
@@ -425,11 +435,19 @@ def estimate_memory(cascade: Cascade, height: int, width: int, *, bytes_per_valu
 
 
 def warn_if_memory_short(
-    cascade: Cascade, height: int, width: int, device: torch.device, *, bytes_per_value: int = 4, what: str = "content"
+    cascade: Cascade,
+    height: int,
+    width: int,
+    device: torch.device,
+    *,
+    bytes_per_value: int = 4,
+    what: str = "content",
+    option: str = "content_size",
 ) -> int | None:
     """Warn (``UserWarning``) when :func:`estimate_memory` exceeds what ``device`` has available.
 
-    Returns the estimate in bytes when it warned, else ``None``.
+    Returns the estimate in bytes when it warned, else ``None``. (Contents are tiled instead, see
+    :func:`plan_tiling`; styles are encoded whole, so a huge style gets this warning.)
     """
     need = estimate_memory(cascade, height, width, bytes_per_value=bytes_per_value)
     free = available_memory(device)
@@ -438,8 +456,8 @@ def warn_if_memory_short(
     side = max(16, int(min(height, width) * math.sqrt(free / need)) // 64 * 64)
     warnings.warn(
         f"stylising the {width}x{height} px {what} needs about {_bytes(need)} of {device.type.upper()} memory "
-        f"but about {_bytes(free)} is available: it may fail or swap; pass content_size={side} "
-        "(or --content-size) or use a smaller image",
+        f"but about {_bytes(free)} is available: it may fail or swap; pass {option}={side} "
+        f"(or --{option.replace('_', '-')}) or use a smaller image",
         UserWarning,
         stacklevel=3,
     )
@@ -448,6 +466,82 @@ def warn_if_memory_short(
 
 def _bytes(n: int) -> str:
     return f"{n / 1e9:.1f} GB" if n >= 10**8 else f"{n / 1e6:.1f} MB"
+
+
+AUTO_BUDGET_FRACTION = 0.8
+"""Share of the available memory an automatic tiling plans for (the rest: the process, headroom)."""
+
+
+def level_plans(cascade: Cascade) -> tuple[LevelPlan, ...]:
+    """The cascade's levels as :mod:`adain_nst.tiling` plans them (encoder and decoder op lists)."""
+    return tuple(
+        LevelPlan(
+            pair.level,
+            tuple(encoder_ops(pair.encoder.config, upto=pair.level)),
+            tuple(decoder_ops(pair.decoder.config)),
+        )
+        for pair in cascade.pairs
+    )
+
+
+def plan_tiling(
+    cascade: Cascade,
+    height: int,
+    width: int,
+    device: torch.device,
+    *,
+    max_memory: int | str | None = None,
+    tile_size: int | None = None,
+    batch: int = 1,
+    bytes_per_value: int = 4,
+    regions: int = 0,
+    content_bytes: int = 3,
+    output_bytes: int = 3,
+) -> TilePlan | None:
+    """Whether and how to tile the stylisation of a ``height x width`` content (``None``: run it whole).
+
+    * ``tile_size``: tiles of that core side (px), checked against ``max_memory`` if given;
+    * ``max_memory`` (bytes, or a string such as ``"2GB"``): whole when :func:`estimate_memory` fits
+      it, else the biggest tiles that fit (:func:`adain_nst.tiling.plan_tiles`); below the smallest
+      tile :class:`~adain_nst.errors.MemoryBudgetError` says the minimum;
+    * neither: whole unless the estimate exceeds the memory ``device`` has available
+      (:func:`~adain_nst.engine.runtime.available_memory`); then tiles planned for
+      :data:`AUTO_BUDGET_FRACTION` of it, with a ``UserWarning`` notice.
+
+    ``content_bytes`` / ``output_bytes``: per pixel of the content and output held whole (3 for
+    uint8, 12 for float32); on CUDA the budget bounds device memory (the tiles), not these.
+    """
+    budget = None if max_memory is None else parse_memory(max_memory)
+    levels = level_plans(cascade)
+    options: dict[str, Any] = dict(
+        transform=cascade.transform,
+        batch=batch,
+        bytes_per_value=bytes_per_value,
+        content_bytes=content_bytes,
+        output_bytes=output_bytes,
+        regions=regions,
+        host=device.type == "cpu",
+    )
+    if tile_size is not None:
+        return plan_tiles(levels, height, width, budget=budget, tile=tile_size, **options)
+    need = estimate_memory(cascade, height, width, bytes_per_value=bytes_per_value, batch=batch)
+    if budget is not None:
+        if need <= budget:
+            return None
+        return plan_tiles(levels, height, width, budget=budget, **options)
+    free = available_memory(device)
+    if free is None or need <= free:
+        return None
+    plan = plan_tiles(levels, height, width, budget=int(free * AUTO_BUDGET_FRACTION), strict=False, **options)
+    short = plan.peak > free
+    warnings.warn(
+        f"stylising the {width}x{height} px content needs about {_bytes(need)} of {device.type.upper()} memory "
+        f"but about {_bytes(free)} is available: tiling it ({plan.describe()})"
+        + ("; even these tiles may not fit: pass content_size=... or use a smaller image" if short else ""),
+        UserWarning,
+        stacklevel=3,
+    )
+    return plan
 
 
 def planned_size(image: Any, size: int | None) -> tuple[int, int] | None:
@@ -480,7 +574,7 @@ class _Plan(NamedTuple):
 
 def _styles_and_regions(
     cascade: Cascade,
-    x: Tensor,
+    x: Tensor | None,
     styles: Sequence[Tensor | None] | None,
     style_feats: StyleFeatures | None,
     *,
@@ -490,20 +584,36 @@ def _styles_and_regions(
     style_weights: Sequence[float] | None,
     dtype: Any,
     backend: str,
+    size: tuple[int, int] | None = None,
+    recolor: Callable[[Tensor, Tensor | None], Tensor] | None = None,
 ) -> _Plan:
     """The encoded styles, interpolation weights, regions (with ``masks``) and global colour mode of a call.
 
     ``x``: the content ``(B, 3, H, W)`` on the model's device; ``styles`` tensors (``None`` entries
     keep the content, masks only) unless ``style_feats`` (validated) are given. A mask that covers
     the whole image is the plain call with its style (the same numbers), not a masked one.
+
+    A tiled call passes ``x=None``, the content's ``size`` ``(H, W)`` and ``recolor(style, mask)``
+    (CORAL to the content's colours, inside ``mask`` ``(H, W)`` or everywhere for ``None``);
+    its masks then stay on the host.
     """
+    if recolor is None:
+        assert x is not None
+        content = x
+
+        def recolor(style: Tensor, mask: Tensor | None) -> Tensor:
+            return coral(style, content) if mask is None else region_coral(style, content, mask)
+
+    if size is None:
+        assert x is not None
+        size = (int(x.shape[-2]), int(x.shape[-1]))
     if masks is None:
         mode = check_color_mode(preserve_color)
         if style_feats is None:
             assert styles is not None
             tensors = [s for s in styles if s is not None]
             if mode == "coral":
-                tensors = [coral(s, x) for s in tensors]
+                tensors = [recolor(s, None) for s in tensors]
             style_feats = encode_styles(cascade, tensors, dtype=dtype, backend=backend)
         elif mode == "coral":
             raise InputError("preserve_color='coral' needs the style images, not precomputed style_feats")
@@ -512,7 +622,7 @@ def _styles_and_regions(
     n = len(masks)
     colors = region_color_modes(preserve_color, n)
     strengths = check_region_alpha(region_alpha, n)
-    fitted = fit_masks(masks, (int(x.shape[-2]), int(x.shape[-1])), device=x.device)
+    fitted = fit_masks(masks, size, device=x.device if x is not None else "cpu")
     index: list[int | None] = []
     if style_feats is None:
         assert styles is not None
@@ -522,7 +632,7 @@ def _styles_and_regions(
                 index.append(None)
                 continue
             index.append(len(used))
-            used.append(region_coral(s, x, fitted[0, k]) if colors[k] == "coral" else s)
+            used.append(recolor(s, fitted[0, k]) if colors[k] == "coral" else s)
         style_feats = encode_styles(cascade, used, dtype=dtype, backend=backend)
     else:
         if "coral" in colors:
@@ -642,6 +752,9 @@ def stylize(
     backend: str = "engine",
     masks: Any = None,
     region_alpha: Sequence[float] | None = None,
+    max_memory: int | str | None = None,
+    progress: bool | None = None,
+    tile_size: int | None = None,
 ) -> Any:
     """Stylise ``content`` with ``model`` (anything with ``cascade(transform, levels)`` and ``device``).
 
@@ -653,6 +766,13 @@ def stylize(
     reads), ``style`` a list with one style per mask (``None``: that region keeps the content);
     ``region_alpha`` one strength per mask; ``preserve_color`` one mode, or one per mask.
     Masks are read and checked before the content.
+
+    High resolution (``docs/highres.md``): ``max_memory`` (bytes or ``"2GB"``) bounds the call's
+    memory (host RAM on CPU, device memory on CUDA): above :func:`estimate_memory` the content is
+    stylised in tiles with the whole image's statistics (:func:`plan_tiling`,
+    :mod:`adain_nst.tiled`); without it, tiles are used when the estimate exceeds the available
+    memory (a ``UserWarning`` says so). ``tile_size`` forces tiles of that core side (px).
+    ``progress``: a tqdm bar over the tiles (``None``: when stderr is a terminal).
     """
     check_call_options(
         alpha,
@@ -664,6 +784,9 @@ def stylize(
         masks=masks,
         region_alpha=region_alpha,
         n_styles=None if style is None else len(_style_list(style)),
+        max_memory=max_memory,
+        progress=progress,
+        tile_size=tile_size,
     )
     alpha = check_alpha(alpha)
     mode = check_color_mode(preserve_color) if masks is None else None
@@ -700,10 +823,45 @@ def stylize(
     for what, option, dims in planned:
         if dims is not None:
             check_min_side(cascade, *dims, what, option, padded=what == "content")
-    biggest = max((d for _, _, d in planned if d is not None), key=lambda d: d[0] * d[1], default=None)
-    if biggest is not None:
-        half = isinstance(dtype, torch.dtype) and dtype.itemsize == 2
-        warn_if_memory_short(cascade, *biggest, device, bytes_per_value=2 if half else 4)
+    half = isinstance(dtype, torch.dtype) and dtype.itemsize == 2
+    tile_plan = None
+    content_dims = planned[0][2]
+    if content_dims is not None:
+        small = content_size is None and _holds_uint8(content)
+        tile_plan = plan_tiling(
+            cascade,
+            *content_dims,
+            device,
+            max_memory=max_memory,
+            tile_size=tile_size,
+            batch=_planned_batch(content),
+            bytes_per_value=2 if half else 4,
+            regions=0 if loaded is None else len(loaded),
+            content_bytes=3 if small else 12,
+            output_bytes=3 if small else 12,
+        )
+    for what, option, dims in planned[1:]:  # styles are encoded whole
+        if dims is not None:
+            warn_if_memory_short(cascade, *dims, device, bytes_per_value=2 if half else 4, what=what, option=option)
+    if tile_plan is not None:
+        return _stylize_tiled(
+            cascade,
+            content,
+            styles_in,
+            style_feats,
+            alphas,
+            tile_plan,
+            content_size=content_size,
+            style_size=style_size,
+            masks=loaded,
+            region_alpha=region_alpha,
+            preserve_color=preserve_color,
+            style_weights=style_weights,
+            dtype=dtype,
+            backend=backend,
+            device=device,
+            progress=progress,
+        )
     x, kind = to_tensor(content, "content", size=content_size)
     x = x.to(device)
     styles: list[Tensor | None] = [
@@ -749,7 +907,171 @@ def stylize(
     return from_tensor(out, kind)
 
 
+def _holds_uint8(image: Any) -> bool:
+    """Whether :func:`~adain_nst.image.to_uint8_rgb` reads ``image`` (files, PIL, ``HxWx3`` uint8 arrays)."""
+    if isinstance(image, (str, os.PathLike, Image.Image)):
+        return True
+    return isinstance(image, np.ndarray) and image.dtype == np.uint8 and image.ndim == 3 and image.shape[2] == 3
+
+
+def _planned_batch(image: Any) -> int:
+    return int(image.shape[0]) if isinstance(image, Tensor) and image.dim() == 4 else 1
+
+
+_BAND_ROWS = 256  # rows per band when the content's colour moments are streamed
+
+
+Moments = tuple[Tensor, Tensor, Tensor]
+"""A content's colour moments: pixel count, ``sum x`` ``(3,)``, ``sum x x^T`` ``(3, 3)`` (float64)."""
+
+
+def _streamed_recolor(source: ImageStore) -> Callable[[Tensor, Tensor | None], Tensor]:
+    """``recolor(style, mask)`` of a tiled call: CORAL to the content held in ``source``, its colour
+    moments summed band by band (inside ``mask`` ``(H, W)``: where it is >= 0.5, or > 0 for a
+    region under 2 such pixels, as :func:`region_coral`)."""
+    cache: dict[str, Moments] = {}
+
+    def add(total: Moments | None, part: Moments) -> Moments:
+        return part if total is None else (total[0] + part[0], total[1] + part[1], total[2] + part[2])
+
+    def moments(mask: Tensor | None) -> Moments:
+        if source.batch != 1:
+            raise InputError("preserve_color='coral' recolours a style to one content: a tiled batch holds several")
+        whole: Moments | None = None
+        half: Moments | None = None
+        some: Moments | None = None
+        for y0 in range(0, source.height, _BAND_ROWS):
+            box = Box(y0, min(y0 + _BAND_ROWS, source.height), 0, source.width)
+            pixels = source.read(box)[0].reshape(3, -1)
+            if mask is None:
+                whole = add(whole, colour_moments(pixels))
+                continue
+            m = mask[box.y0 : box.y1].reshape(-1).cpu()
+            half = add(half, colour_moments(pixels[:, m >= 0.5]))
+            some = add(some, colour_moments(pixels[:, m > 0]))
+        if mask is None:
+            assert whole is not None
+            return whole
+        assert half is not None and some is not None
+        return half if float(half[0]) >= 2 else some
+
+    def recolor(style: Tensor, mask: Tensor | None) -> Tensor:
+        if mask is not None:
+            return coral_from_moments(style, *moments(mask))
+        if "all" not in cache:
+            cache["all"] = moments(None)
+        return coral_from_moments(style, *cache["all"])
+
+    return recolor
+
+
+def _tile_finish(
+    source: ImageStore, mode: str | None, regions: Regions | None, masks: ImageStore | None
+) -> Finish | None:
+    """:func:`_finish_colour` for one core of the last level, or ``None`` when there is nothing to do."""
+    chosen = [] if regions is None else [k for k, m in enumerate(regions.colors) if m == "luminance"]
+    if (regions is None and mode != "luminance") or (regions is not None and not chosen):
+        return None
+
+    def finish(out: Tensor, box: Box) -> Tensor:
+        x = source.read(box).to(out.device)
+        if regions is None or masks is None:
+            return transfer_luminance(out, x)
+        weight = masks.read(box)[:, chosen].sum(1, keepdim=True).to(out.device)
+        return out + weight * (transfer_luminance(out, x) - out)
+
+    return finish
+
+
+def _stylize_tiled(
+    cascade: Cascade,
+    content: ImageLike,
+    styles_in: Sequence[Any],
+    style_feats: StyleFeatures | None,
+    alphas: Mapping[str, float],
+    plan: TilePlan,
+    *,
+    content_size: int | None,
+    style_size: int | None,
+    masks: Sequence[Tensor] | None,
+    region_alpha: Sequence[float] | None,
+    preserve_color: Any,
+    style_weights: Sequence[float] | None,
+    dtype: Any,
+    backend: str,
+    device: torch.device,
+    progress: bool | None,
+) -> Any:
+    """The tiled form of :func:`stylize` (options already checked): content and output held on the
+    host (uint8 where the content came as 8-bit RGB), :func:`~adain_nst.tiled.run_cascade_tiled`."""
+    loaded = to_uint8_rgb(content, "content") if content_size is None else None
+    kind: ImageKind
+    if loaded is not None:
+        data, kind = loaded
+        source = ImageStore(data)
+    else:
+        x, kind = to_tensor(content, "content", size=content_size)
+        source = ImageStore(x.cpu())
+    del loaded
+    styles: list[Tensor | None] = [
+        None if s is None else to_tensor(s, f"style {i}", size=style_size)[0].to(device)
+        for i, s in enumerate(styles_in)
+    ]
+    h, w = source.height, source.width
+    if (h, w) != (plan.height, plan.width):  # the header and the decoded image disagree (never for our readers)
+        raise InputError(f"content decoded as {w}x{h} px, not the {plan.width}x{plan.height} px its header declares")
+    try:
+        call_plan = _styles_and_regions(
+            cascade,
+            None,
+            styles if style_feats is None else None,
+            style_feats,
+            masks=masks,
+            region_alpha=region_alpha,
+            preserve_color=preserve_color,
+            style_weights=style_weights,
+            dtype=dtype,
+            backend=backend,
+            size=(h, w),
+            recolor=_streamed_recolor(source),
+        )
+        del styles
+        regions = call_plan.regions
+        mask_store = None if regions is None else ImageStore(regions.masks)
+        small_out = source.uint8 and kind.kind in ("pil", "numpy")
+        output = ImageStore.empty(source.batch, h, w, torch.uint8 if small_out else torch.float32)
+        run_cascade_tiled(
+            cascade,
+            source,
+            output,
+            call_plan.feats,
+            call_plan.weights,
+            _scaled_alphas(alphas, call_plan.alpha_factor),
+            plan,
+            dtype=dtype,
+            backend=backend,
+            device=device,
+            regions=regions,
+            masks=mask_store,
+            finish=_tile_finish(source, call_plan.mode, regions, mask_store),
+            progress=progress,
+        )
+    except (torch.OutOfMemoryError, MemoryError, RuntimeError) as exc:
+        if not is_out_of_memory(exc):
+            raise
+        raise InputError(
+            f"not enough {device.type.upper()} memory to stylise a {w}x{h} image in tiles ({plan.describe()}): "
+            "pass a smaller max_memory, content_size=... (e.g. 1024) or use a smaller image"
+        ) from None
+    del source, mask_store
+    if not output.uint8:
+        return from_tensor(output.data, kind)
+    array = output.data[0].numpy()
+    return array if kind.kind == "numpy" else Image.fromarray(array)
+
+
 __all__ = [
+    "AUTO_BUDGET_FRACTION",
     "BACKENDS",
     "MEMORY_FACTOR",
     "Cascade",
@@ -764,8 +1086,10 @@ __all__ = [
     "encode_styles",
     "estimate_memory",
     "is_out_of_memory",
+    "level_plans",
     "min_side",
     "pad_to_multiple",
+    "plan_tiling",
     "planned_size",
     "reference_forward",
     "region_color_modes",

@@ -61,7 +61,12 @@ def main(argv: list[str] | None = None) -> None:
     steps = [r["step"] for r in rows]
     panels = [
         _panel(steps, [r["content"] for r in rows], "content loss (the encoder, relu4_1)", args.window),
-        _panel(steps, [r["style"] for r in rows], "style loss (mean/std on the loss network, relu1_1..relu4_1)", args.window),
+        _panel(
+            steps,
+            [r["style"] for r in rows],
+            "style loss (mean/std on the loss network, relu1_1..relu4_1)",
+            args.window,
+        ),
     ]
     sheet = Image.new("RGB", (W, H * len(panels)), "white")
     for i, panel in enumerate(panels):

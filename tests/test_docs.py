@@ -27,6 +27,7 @@ def test_readme_links_point_at_existing_docs() -> None:
         "architecture",
         "multilevel",
         "masks",
+        "highres",
         "weights",
         "training",
         "gatys",

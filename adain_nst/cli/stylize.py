@@ -25,6 +25,7 @@ from ..image import output_stems, save_image
 from ..masks import format_label, load_masks, masks_from_labels, parse_label
 from ..nn.transforms import TRANSFORMS
 from ..pipeline import check_region_alpha
+from ..tiling import parse_memory
 from ._options import (
     EXIT_OK,
     EXIT_SOME_FAILED,
@@ -94,6 +95,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         default=None,
         help="precision: float32 (default, the same numbers on every machine), auto (bfloat16 where the "
         "CPU/GPU runs it natively), bfloat16, float16 (CUDA only)",
+    )
+    p.add_argument(
+        "--max-memory",
+        metavar="SIZE",
+        help="memory budget, e.g. 2GB (= 2e9 bytes), 1.5GiB or a number of bytes: host RAM on CPU, device "
+        "memory on CUDA. Bigger contents are stylised in tiles with the whole image's statistics "
+        "(docs/highres.md); without it, tiles are used when the image would not fit the available memory",
     )
     p.add_argument("--json", action="store_true", help="print a JSON summary on stdout")
     add_model_options(p)
@@ -302,6 +310,8 @@ def run(args: argparse.Namespace) -> int:
         if size is not None:
             check_positive_int(size, flag)
     check_model_args(args)
+    if args.max_memory is not None:
+        parse_memory(args.max_memory, "--max-memory")
     device = resolve_device(args.device)
     dtype = resolve_dtype(args.dtype, device)
     jobs, folder_job = plan_jobs(args)
@@ -316,6 +326,7 @@ def run(args: argparse.Namespace) -> int:
         content_size=args.content_size,
         style_size=args.style_size,
         dtype=dtype,
+        max_memory=args.max_memory,
         **regions,
         **cascade_options(args, model),
     )

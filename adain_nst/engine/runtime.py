@@ -176,6 +176,22 @@ def retained_heap() -> Iterator[bool]:
                 libc.malloc_trim(0)
 
 
+def release_freed_memory() -> bool:
+    """Give the free memory of glibc's heaps back to the OS now (``malloc_trim(0)``).
+
+    Between the passes of a tiled call (:mod:`adain_nst.tiled`): each pass allocates windows of
+    its own size, and the holes the previous one left would otherwise stay resident. Does nothing
+    (returns ``False``) without glibc, with malloc tuned through the environment, inside a
+    :func:`retained_heap` block or after :func:`retain_freed_memory`.
+    """
+    libc = _glibc_malloc()
+    with _heap_lock:
+        if libc is None or _heap_depth or _heap_kept_for_good:
+            return False
+        libc.malloc_trim(0)
+    return True
+
+
 RETAIN_MODES = ("off", "call", "process")
 # retain_memory="call" only acts on calls whose full-resolution activation is this big: glibc's
 # largest dynamic mmap threshold, above which every block is a fresh mmap.
@@ -287,6 +303,7 @@ __all__ = [
     "available_memory",
     "cpu_has_native_bf16",
     "dtype_name",
+    "release_freed_memory",
     "resolve_device",
     "resolve_dtype",
     "retain_freed_memory",

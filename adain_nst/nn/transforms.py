@@ -267,6 +267,30 @@ def adain_affine(
     """
     c32 = content_feat.float()
     c_var, c_mean = _var_mean(c32)
+    scale, shift = adain_scale_shift(c_mean, c_var, style_feats, weights, alpha, eps)
+    if content_feat.dtype == torch.float32:
+        return torch.addcmul(shift, content_feat, scale)
+    return torch.addcmul(shift, c32, scale).to(content_feat.dtype)
+
+
+def adain_scale_shift(
+    c_mean: Tensor,
+    c_var: Tensor,
+    style_feats: Sequence[Tensor],
+    weights: Sequence[float],
+    alpha: float = 1.0,
+    eps: float = 1e-5,
+) -> tuple[Tensor, Tensor]:
+    """``(scale, shift)`` of :func:`adain_affine` from the content's statistics.
+
+    Args:
+        c_mean, c_var: the content's per-channel mean and unbiased variance, ``(B, C, 1, 1)``
+            float32 (of one image, or of a whole image streamed in tiles).
+        style_feats: ``(B or 1, C, h, w)`` maps; weights: one per style, summing to 1.
+
+    Returns:
+        ``(B, C, 1, 1)`` each: the target is ``content * scale + shift``.
+    """
     c_std = (c_var + eps).sqrt()
     scale = torch.zeros_like(c_std)
     shift = torch.zeros_like(c_mean)
@@ -275,11 +299,7 @@ def adain_affine(
         k = (s_var + eps).sqrt() / c_std
         scale = scale + wgt * k
         shift = shift + wgt * (s_mean - c_mean * k)
-    scale = alpha * scale + (1.0 - alpha)
-    shift = alpha * shift
-    if content_feat.dtype == torch.float32:
-        return torch.addcmul(shift, content_feat, scale)
-    return torch.addcmul(shift, c32, scale).to(content_feat.dtype)
+    return alpha * scale + (1.0 - alpha), alpha * shift
 
 
 def _per_image(content_feat: Tensor, style_feat: Tensor, what: str) -> None:
@@ -328,11 +348,26 @@ def wct_matrix(
     """
     mean_c, ev_c, vec_c = _covariance_eigh(content, content_weights)
     mean_s, ev_s, vec_s = _covariance_eigh(style)
+    return _wct_from_eigh(ev_c, vec_c, ev_s, vec_s, eps), mean_c, mean_s
+
+
+def _wct_from_eigh(ev_c: Tensor, vec_c: Tensor, ev_s: Tensor, vec_s: Tensor, eps: float) -> Tensor:
+    """``M`` of :func:`wct_matrix` from the two eigendecompositions (float64)."""
     keep = ev_c > WCT_RANK_TOL * ev_c.max().clamp_min(1e-30)
     inv_sqrt = torch.where(keep, (ev_c + eps).rsqrt(), torch.zeros_like(ev_c))
     whiten = (vec_c * inv_sqrt) @ vec_c.T
     colour = (vec_s * ev_s.sqrt()) @ vec_s.T
-    return colour @ whiten, mean_c, mean_s
+    return colour @ whiten
+
+
+def wct_matrix_from_moments(
+    mean_c: Tensor, cov_c: Tensor, style: Tensor, eps: float = 1e-5
+) -> tuple[Tensor, Tensor, Tensor]:
+    """:func:`wct_matrix` from the content's mean ``(C, 1)`` and covariance ``(C, C)`` (float64), e.g.
+    accumulated over the tiles of a whole image; ``style`` ``(C, M)`` features."""
+    evals, vec_c = torch.linalg.eigh(cov_c.double())
+    mean_s, ev_s, vec_s = _covariance_eigh(style)
+    return _wct_from_eigh(evals.clamp_min(0.0), vec_c, ev_s, vec_s, eps), mean_c.double(), mean_s
 
 
 def wct(content_feat: Tensor, style_feat: Tensor, eps: float = 1e-5, *, mask: Tensor | None = None) -> Tensor:
@@ -569,6 +604,7 @@ __all__ = [
     "WCT",
     "AdaIN",
     "adain_affine",
+    "adain_scale_shift",
     "adain_target",
     "adaptive_instance_norm",
     "calc_mean_std",
@@ -582,4 +618,5 @@ __all__ = [
     "transform_mix",
     "wct",
     "wct_matrix",
+    "wct_matrix_from_moments",
 ]
