@@ -18,7 +18,7 @@ import pytest
 import torch
 
 from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
-from adain_nst.architecture import block_of
+from adain_nst.architecture import LEVELS, block_of
 
 ENV = "ADAIN_NST_TEST_DATA"
 DATA_FIXTURES = {"golden_dir", "cd16x_dir", "eval_dir", "shared_dir"}
@@ -91,6 +91,17 @@ def make_tiny_model(
     enc = VGGEncoder(EncoderConfig(widths=widths, last_layer=encoder_last or level, variant=variant))
     dec = Decoder(DecoderConfig(widths=widths[: block_of(level)], final_relu=final_relu, level=level))
     return AdaINModel(enc, dec).eval()
+
+
+def he_tiny_pairs() -> dict[str, AdaINModel]:
+    """Tiny random pairs at every level, He-initialised (PyTorch's default init gives near-flat features)."""
+    pairs = {lvl: make_tiny_model(lvl, seed=i) for i, lvl in enumerate(LEVELS)}
+    with torch.no_grad():
+        for pair in pairs.values():
+            for m in pair.modules():
+                if isinstance(m, torch.nn.Conv2d):
+                    m.weight.normal_(0, (2 / m.weight[0].numel()) ** 0.5)
+    return pairs
 
 
 @pytest.fixture(scope="session")

@@ -16,14 +16,9 @@ from adain_nst.architecture import LEVELS
 @pytest.fixture(scope="module")
 def family() -> MultiLevelModel:
     """A random family with pairs at every level (He-initialised so the features are not flat)."""
-    from conftest import make_tiny_model
+    from conftest import he_tiny_pairs, make_tiny_model
 
-    pairs = {lvl: make_tiny_model(lvl, seed=i) for i, lvl in enumerate(LEVELS)}
-    with torch.no_grad():
-        for pair in pairs.values():
-            for m in pair.modules():
-                if isinstance(m, torch.nn.Conv2d):
-                    m.weight.normal_(0, (2 / m.weight[0].numel()) ** 0.5)
+    pairs = he_tiny_pairs()
     adain = make_tiny_model("relu4_1", seed=9)
     return MultiLevelModel(pairs, adain, transform="wct", levels=("relu4_1", "relu3_1", "relu2_1"))
 

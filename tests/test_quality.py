@@ -38,9 +38,7 @@ def _by_hand(enc: VGGEncoder, out: torch.Tensor, content: torch.Tensor, style: t
     fo, fs = enc(out, STYLE_LAYERS), enc(style, STYLE_LAYERS)
     target = adaptive_instance_norm(enc(content)["relu4_1"], fs["relu4_1"])
     lc = ((fo["relu4_1"] - target) ** 2).mean()
-    ls = sum(
-        ((calc_mean_std(fo[k])[i] - calc_mean_std(fs[k])[i]) ** 2).mean() for k in STYLE_LAYERS for i in (0, 1)
-    )
+    ls = sum(((calc_mean_std(fo[k])[i] - calc_mean_std(fs[k])[i]) ** 2).mean() for k in STYLE_LAYERS for i in (0, 1))
     return float(lc), float(ls)
 
 

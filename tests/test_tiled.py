@@ -16,7 +16,6 @@ from PIL import Image
 
 import adain_nst
 from adain_nst import AdaINModel, InputError, MemoryBudgetError, MultiLevelModel, pipeline, samples, tiled, tiling
-from adain_nst.architecture import LEVELS
 from adain_nst.cli.app import main
 from adain_nst.nn.global_stats import GlobalTransform, StreamedStatistics
 from adain_nst.nn.transforms import (
@@ -58,14 +57,9 @@ def painting() -> Image.Image:
 @pytest.fixture(scope="module")
 def tiny_family() -> MultiLevelModel:
     """Random small pairs at every level (fast; He-initialised so features are not flat)."""
-    from conftest import make_tiny_model
+    from conftest import he_tiny_pairs
 
-    pairs = {lvl: make_tiny_model(lvl, seed=i) for i, lvl in enumerate(LEVELS)}
-    with torch.no_grad():
-        for pair in pairs.values():
-            for m in pair.modules():
-                if isinstance(m, torch.nn.Conv2d):
-                    m.weight.normal_(0, (2 / m.weight[0].numel()) ** 0.5)
+    pairs = he_tiny_pairs()
     return MultiLevelModel(pairs, transform="adain")
 
 
