@@ -7,6 +7,13 @@
 # pilot runs judged on ../shared/data/eval (docs/training.md). Rerun the same command to resume;
 # raise --iters to extend.
 cd "$(dirname "$0")/.."
+# runs/ is not kept between machines: resume from the committed checkpoint (decoder, optimiser,
+# step, RNG) when the run folder is gone. Commit runs/cd16x_vgg/checkpoint.pt and log.jsonl back
+# into weights/cd16x-adain/ after a session of training.
+if [ ! -f runs/cd16x_vgg/checkpoint.pt ] && [ -f weights/cd16x-adain/checkpoint.pt ]; then
+  mkdir -p runs/cd16x_vgg
+  cp weights/cd16x-adain/checkpoint.pt weights/cd16x-adain/log.jsonl runs/cd16x_vgg/
+fi
 exec adain-nst train --content-dir ../shared/data/train/content --style-dir ../shared/data/train/style \
   --encoder ../shared/weights/cd16x/e4.pth --init-decoder ../shared/weights/cd16x/d4.pth \
   --loss-encoder vgg19-imagenet --style-weight 2e-3 --lr 1e-4 --batch-size 8 --crop 192 --dtype bfloat16 \
