@@ -79,6 +79,11 @@ class MissingDependencyError(AdainNSTError, ImportError):
     """An optional dependency is not installed; the message names the extra that brings it."""
 
 
+def one_line(value: object) -> str:
+    """``str(value)`` on one line (messages of library errors may span several); the type's name if empty."""
+    return " ".join(str(value).split()) or type(value).__name__
+
+
 __all__ = [
     "AdainNSTError",
     "CheckpointError",
@@ -94,4 +99,5 @@ __all__ = [
     "MissingDependencyError",
     "VideoReadError",
     "WeightsNotFoundError",
+    "one_line",
 ]

@@ -11,13 +11,13 @@ import argparse
 import contextlib
 from collections.abc import Callable, Iterable, Sequence
 from pathlib import Path
-from typing import Any, TypeVar
+from typing import TypeVar
 
 import torch
 from PIL import Image
 
 from ..api import Model, get_model, model_from_files
-from ..errors import AdainNSTError, InputError
+from ..errors import AdainNSTError, InputError, one_line
 from ..image import list_images
 
 T = TypeVar("T")
@@ -154,11 +154,6 @@ def check_image_suffix(path: Path | str, what: str = "output") -> Path:
     if p.suffix.lower() not in Image.registered_extensions():
         raise InputError(f"unknown image format for {what} {p} (use a suffix such as .png or .jpg)")
     return p
-
-
-def one_line(value: Any) -> str:
-    """``str(value)`` on one line (messages of library errors may span several)."""
-    return " ".join(str(value).split()) or type(value).__name__
 
 
 __all__ = [

@@ -49,6 +49,16 @@ def sweep_temporaries(dst: Path) -> int:
     return n
 
 
+def open_job(dst: Path, options: Mapping[str, Any]) -> None:
+    """Make DST, record or check the job's options, and remove a killed run's temporary files.
+
+    Call it once per job, before any writer starts (rank 0, or the Ray driver).
+    """
+    dst.mkdir(parents=True, exist_ok=True)
+    check_job(dst, options)
+    sweep_temporaries(dst)
+
+
 def check_job(dst: Path, options: Mapping[str, Any]) -> None:
     """Record ``options`` in DST, or refuse them if DST holds a job with other options."""
     path = job_dir(dst) / "job.json"
@@ -144,6 +154,7 @@ __all__ = [
     "check_job",
     "error_records",
     "job_dir",
+    "open_job",
     "read_journals",
     "sweep_temporaries",
     "verified_records",

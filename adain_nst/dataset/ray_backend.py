@@ -62,9 +62,7 @@ def run_ray(
     context.print_on_execution_start = False
     logging.getLogger("ray.data").setLevel(logging.WARNING)
     try:
-        job.dst.mkdir(parents=True, exist_ok=True)
-        journal.check_job(job.dst, job.options)
-        journal.sweep_temporaries(job.dst)
+        journal.open_job(job.dst, job.options)
         pending = resume_state(job, retry_failed=retry_failed)
         t0 = time.perf_counter()
         computed = 0

@@ -29,7 +29,7 @@ from .._checks import check_alpha, check_positive_int
 from .._io import sha256_file
 from ..api import get_model
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
-from ..errors import ImageReadError, ImageTooLargeError, InputError
+from ..errors import ImageReadError, ImageTooLargeError, InputError, one_line
 from ..image import image_size, list_images, load_image, save_image, to_tensor
 from ..nn.transforms import check_transform
 from ..pretrained.registry import DEFAULT_FAMILY
@@ -122,7 +122,7 @@ def plan_job(
             sizes.append(image_size(path))
             contents.append(rel)
         except (ImageReadError, ImageTooLargeError) as exc:
-            errors[rel] = {"content": rel, "error": _one_line(exc)}
+            errors[rel] = {"content": rel, "error": one_line(exc)}
     options = {
         "styles_per_image": styles_per_image,
         "seed": seed,
@@ -140,10 +140,6 @@ def plan_job(
     )
     batches = make_batches(items, batch_size)
     return DatasetJob(src_p, dst_p, styles_p, options, tuple(items), tuple(batches), errors)
-
-
-def _one_line(exc: BaseException) -> str:
-    return " ".join(str(exc).split()) or type(exc).__name__
 
 
 # -- loading ---------------------------------------------------------------------------------------
@@ -175,7 +171,7 @@ class BatchLoader(torch.utils.data.Dataset):
             try:
                 images[item.content] = load_content(self.src / item.content, item.size)
             except (ImageReadError, ImageTooLargeError, InputError) as exc:
-                errors[item.content] = _one_line(exc)
+                errors[item.content] = one_line(exc)
         return i, images, errors
 
 
@@ -288,7 +284,7 @@ class BatchWorker:
         except InputError as exc:  # too small: every image of this size fails alike
             ok, results = (
                 [],
-                [*results, *({"content": it.content, "output": it.output, "error": _one_line(exc)} for it in ok)],
+                [*results, *({"content": it.content, "output": it.output, "error": one_line(exc)} for it in ok)],
             )
         if not ok:
             return results
@@ -378,9 +374,7 @@ def run_local(
 ) -> DatasetResult:
     rank, world = dist_context()
     if rank == 0:
-        job.dst.mkdir(parents=True, exist_ok=True)
-        journal.check_job(job.dst, job.options)
-        journal.sweep_temporaries(job.dst)  # before any rank writes
+        journal.open_job(job.dst, job.options)  # before any rank writes
     _barrier()
     if rank:
         journal.check_job(job.dst, job.options)  # rank 0 wrote it: the others only compare

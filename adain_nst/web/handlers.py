@@ -20,7 +20,7 @@ import numpy as np
 from PIL import Image
 
 from .. import load_image, samples, stylize
-from ..errors import AdainNSTError, InputError
+from ..errors import AdainNSTError, InputError, one_line
 
 log = logging.getLogger(__name__)
 
@@ -228,7 +228,7 @@ def error_message(exc: BaseException, uploads: Sequence[str | Path] = ()) -> str
     """
     if not isinstance(exc, USER_ERRORS):
         return f"**Unexpected error** ({type(exc).__name__}): the server log has the details."
-    text = " ".join(str(exc).split()) or type(exc).__name__
+    text = one_line(exc)
     for u in sorted((str(u) for u in uploads if u), key=len, reverse=True):
         text = text.replace(u, Path(u).name)
     return f"**{type(exc).__name__}**: {text}"
