@@ -32,6 +32,15 @@ def test_gram_matrix_matches_loops() -> None:
     torch.testing.assert_close(gram_matrix(feat), expected / (c * h * w))
 
 
+@pytest.mark.parametrize("layout", [torch.contiguous_format, torch.channels_last], ids=["nchw", "nhwc"])
+def test_gram_matrix_gradient_in_both_layouts(layout: torch.memory_format) -> None:
+    # The Gram has its own backward (one product): check it numerically, and the value, per layout.
+    feat = torch.randn(2, 4, 3, 5, dtype=torch.float64).contiguous(memory_format=layout).requires_grad_(True)
+    assert torch.autograd.gradcheck(gram_matrix, (feat,))
+    flat = feat.detach().reshape(2, 4, 15)
+    torch.testing.assert_close(gram_matrix(feat), flat @ flat.transpose(1, 2) / 60)
+
+
 def test_content_loss_matches_mean_squared_difference() -> None:
     a, b = torch.randn(2, 4, 3, 3, dtype=torch.float64), torch.randn(2, 4, 3, 3, dtype=torch.float64)
     expected = sum(float((x - y) ** 2) for x, y in zip(a.flatten(), b.flatten(), strict=True)) / a.numel()
