@@ -279,11 +279,22 @@ def run_cascade(
         engine = pair.inference_engine(dtype=dtype)
         if cascade.transform == "adain" and assignment is None:
             x = engine.stylize(padded, feats, weights, alpha)[..., :h, :w]  # the fused single-pass form
+        elif cascade.transform == "adain":
+            # Per-element styles: each element through the fused form with its own style (the
+            # engine runs a CPU batch one image at a time at these sizes anyway).
+            _check_assignment(assignment, padded.shape[0])
+            parts = [engine.stylize(padded[b : b + 1], [feats[j]], [1.0], alpha) for b, j in enumerate(assignment)]
+            x = torch.cat(parts)[..., :h, :w]
         else:
             f = engine.encode(padded).float().contiguous()
             target = _mix(cascade.transform, f, [s.float() for s in feats], weights, alpha, pair.eps, assignment)
             x = engine.decode(target)[..., :h, :w]
     return x
+
+
+def _check_assignment(assignment: Sequence[int], batch: int) -> None:
+    if len(assignment) != batch:
+        raise InputError(f"assignment names {len(assignment)} styles for a batch of {batch}")
 
 
 def _mix(
@@ -298,8 +309,7 @@ def _mix(
     """:func:`transform_mix` of the batch, or of each element with its assigned style alone."""
     if assignment is None:
         return transform_mix(transform, f, feats, weights, alpha, eps)
-    if len(assignment) != f.shape[0]:
-        raise InputError(f"assignment names {len(assignment)} styles for a batch of {f.shape[0]}")
+    _check_assignment(assignment, f.shape[0])
     parts = [transform_mix(transform, f[b : b + 1], [feats[j]], [1.0], alpha, eps) for b, j in enumerate(assignment)]
     return torch.cat(parts)
 

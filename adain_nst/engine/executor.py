@@ -184,6 +184,7 @@ class Engine:
             steady_heap()
         ops = encoder_ops(encoder.config, upto=self.level)
         self.first_width = next(op.out_channels for op in ops if op.kind == "conv")
+        self.pools = sum(op.kind == "pool" for op in ops)  # the level's stride is 2**pools
         self.input_map: tuple[Tensor, Tensor] | None = None
         self.encoder_steps = self._compile_encoder(encoder, ops)
         self.decoder_steps = self._compile_decoder(decoder)
@@ -340,12 +341,34 @@ class Engine:
         Returned in the engine's dtype and memory format.
         """
         check_image_batch(image, "image")
-        with self.memory_scope(image.shape[-2] * image.shape[-1]):
-            return self._encode(self._input(image))
+        pixels = image.shape[-2] * image.shape[-1]
+        with self.memory_scope(pixels):
+            return self._chunked(self._encode, self._input(image), pixels)
 
     def decode(self, feat: Tensor) -> Tensor:
         """Image ``(B, 3, s h, s w)`` float32 from level features ``(B, C, h, w)``."""
-        return self._decode(feat.to(self.device, self.dtype).contiguous(memory_format=self.memory_format))
+        pixels = feat.shape[-2] * feat.shape[-1] * 4**self.pools
+        return self._chunked(
+            self._decode, feat.to(self.device, self.dtype).contiguous(memory_format=self.memory_format), pixels
+        )
+
+    def batch_chunk(self, pixels: int) -> int:
+        """Images per pass for full-resolution images of ``pixels`` pixels (all of them off the CPU).
+
+        On CPU a pass's full-resolution activation is kept within
+        :data:`~adain_nst.engine.kernels.CPU_CHUNK_BYTES`: the convs are compute-bound already
+        for one such image, so a bigger pass only adds cache misses (cd16x e5 at 512^2: one pass of
+        2 images 84 ms, two passes of 1 image 61 ms).
+        """
+        if self.device.type != "cpu":
+            return 2**31
+        return max(1, kernels.CPU_CHUNK_BYTES // (pixels * self.first_width * 4))
+
+    def _chunked(self, fn: Callable[[Tensor], Tensor], x: Tensor, pixels: int) -> Tensor:
+        chunk = self.batch_chunk(pixels)
+        if x.shape[0] <= chunk:
+            return fn(x)
+        return torch.cat([fn(x[i : i + chunk]) for i in range(0, x.shape[0], chunk)])
 
     def adain(
         self, content_feat: Tensor, style_feats: Sequence[Tensor], weights: Sequence[float], alpha: float
@@ -356,17 +379,12 @@ class Engine:
     def stylize(self, content: Tensor, style_feats: Sequence[Tensor], weights: Sequence[float], alpha: float) -> Tensor:
         """Decoder output ``(B, 3, H, W)`` float32 for ``content`` whose H, W are multiples of the stride.
 
-        On CPU a batch runs in chunks whose full-resolution activation fits
-        :data:`~adain_nst.engine.kernels.CPU_CHUNK_BYTES`: the convs are compute-bound already
-        for one such image, so a bigger pass only adds cache misses and page faults.
-        Style features with batch 1 are shared by every content; batch B ones pair up.
+        On CPU a batch runs in chunks (:meth:`batch_chunk`). Style features with batch 1 are
+        shared by every content; batch B ones pair up.
         """
         with self.memory_scope(content.shape[-2] * content.shape[-1]):
             n = content.shape[0]
-            chunk = n
-            if self.device.type == "cpu":
-                per_image = content.shape[-2] * content.shape[-1] * self.first_width * 4
-                chunk = max(1, kernels.CPU_CHUNK_BYTES // per_image)
+            chunk = self.batch_chunk(content.shape[-2] * content.shape[-1])
             outs = []
             for i in range(0, n, chunk):
                 feats = [f if f.shape[0] == 1 else f[i : i + chunk] for f in style_feats]
