@@ -24,7 +24,7 @@ def test_encoder_families_and_defaults() -> None:
 def test_the_oxford_vgg19_has_its_calibrated_record_other_caffe_vggs_the_uncalibrated_one() -> None:
     vgg19 = VGGEncoder(EncoderConfig(last_layer="relu1_1", variant="caffe"))
     assert encoder_family(vgg19) == "vgg19-imagenet" and default_weights(vgg19) is DEFAULTS["vgg19-imagenet"]
-    assert DEFAULTS["vgg19-imagenet"].style_weight == 1e2  # measured, docs/gatys.md
+    assert DEFAULTS["vgg19-imagenet"].style_weight == 12.0  # measured, docs/gatys.md
     narrow = VGGEncoder(EncoderConfig(widths=(4, 8, 8, 8, 8), last_layer="relu1_1", variant="caffe"))
     assert encoder_family(narrow) == "imagenet" and default_weights(narrow) is DEFAULTS["imagenet"]
 

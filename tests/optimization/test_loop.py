@@ -13,6 +13,7 @@ from adain_nst import AdaINModel, InputError, VGGEncoder
 from adain_nst.color import rgb_to_yiq
 from adain_nst.image import resize_shorter, to_tensor
 from adain_nst.optimization import DEFAULT_STYLE_LAYERS, GatysLoss, encoder_family, gatys
+from adain_nst.optimization.loop import _optimise
 
 from .helpers import small_encoder, smooth_image, style_loss_of, texture_image
 
@@ -81,6 +82,35 @@ def test_lbfgs_lowers_style_loss_tenfold_in_50_steps(enc: VGGEncoder) -> None:
     assert after * 10 <= before, (before, after)
     assert len(losses) == 50 and losses[-1] < losses[0]
     assert out.shape == content.shape and float(out.min()) >= 0.0 and float(out.max()) <= 1.0
+
+
+class _Cliff:
+    """A bowl centred 0.45 away from the start, walled 0.2 away from it: plain L-BFGS's second
+    (quasi-Newton) step aims at the centre and lands on the wall, the loss thousands of times up."""
+
+    def __init__(self) -> None:
+        self.start = torch.full((1, 3, 8, 8), 0.5)
+        self.centre = torch.full((1, 3, 8, 8), 0.95)
+        self.evaluations = 0
+
+    def losses(self, x: torch.Tensor) -> dict[str, torch.Tensor]:
+        self.evaluations += 1
+        bowl = ((x - self.centre) ** 2).sum()
+        wall = (torch.relu((x - self.start).abs() - 0.2) ** 2).sum()
+        total = bowl + 1e4 * wall
+        return {"total": total, "content": bowl, "style": 1e4 * wall, "tv": total * 0}
+
+
+def test_a_blown_up_lbfgs_step_is_redone_with_a_line_search() -> None:
+    crit = _Cliff()
+    start_loss = float(crit.losses(crit.start)["total"])
+    reports: list[tuple[int, float]] = []
+    out = _optimise(crit, crit.start, "lbfgs", 1.0, 12, lambda k, parts, px: reports.append((k, float(parts["total"]))))  # type: ignore[arg-type]
+    assert [k for k, _ in reports] == list(range(1, 13))  # every step reported once, in order
+    assert all(loss < start_loss for _, loss in reports)  # the blown-up image was never kept
+    assert crit.evaluations > 12 + 2  # the line search took over (more than one pass per step)
+    assert float(crit.losses(out)["total"]) < 0.5 * start_loss
+    assert float((out - crit.start).abs().max()) <= 0.2 + 0.05  # it stayed off the wall
 
 
 def test_adam_also_lowers_the_loss(enc: VGGEncoder) -> None:
