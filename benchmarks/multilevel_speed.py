@@ -8,8 +8,7 @@ Times, in one run on this machine (float32, style encoded every call, tensors in
   weights of the full widths: speed does not depend on values) at relu4_1;
 * the single-level cd16x model (``levels=("relu4_1",)``, our AdaIN decoder);
 * the bundled family's default look and each transform over 5-4-3-2-1 and 4-3-2-1;
-* for WCT, the time spent in the covariance eigendecompositions (``wct_matrix``) and its share;
-* the default's speed-up paired with the reference round by round (robust to a drifting machine).
+* for WCT, the time spent in the covariance eigendecompositions (``wct_matrix``) and its share.
 """
 
 from __future__ import annotations
@@ -37,7 +36,6 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512, help="content and style side, px (default 512)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
-    parser.add_argument("--rounds", type=int, default=7, help="paired reference/default rounds (default 7)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.threads:
@@ -89,19 +87,6 @@ def main(argv: list[str] | None = None) -> int:
                 results[label]["eigh_share"] = statistics.median(e / t for e, t in zip(eig, totals, strict=True))
         finally:
             transforms.wct_matrix = original
-        # The headline ratio, paired: the reference and the default alternate in rounds, so a
-        # machine that speeds up or slows down during the run (shared cores) moves both.
-        ratios = []
-        for _ in range(args.rounds):
-            t0 = time.perf_counter()
-            reference(content, style)
-            t_ref = time.perf_counter() - t0
-            runs = []
-            for _ in range(3):
-                t0 = time.perf_counter()
-                family.stylize(content, style)
-                runs.append(time.perf_counter() - t0)
-            ratios.append(t_ref / statistics.median(runs))
     ref = results["reference (pytorch-AdaIN full VGG-19)"]["median_s"]
     print(f"\n{args.size}x{args.size}, float32, style encoded every call; {machine_info()['cpu']}")
     print("| case | median ms | speed-up vs reference | eigendecompositions |")
@@ -109,18 +94,8 @@ def main(argv: list[str] | None = None) -> int:
     for label, r in results.items():
         eig = f"{r['eigh_s'] * 1e3:.1f} ms ({r['eigh_share']:.0%})" if "eigh_s" in r else ""
         print(f"| {label} | {r['median_s'] * 1e3:.1f} | {ref / r['median_s']:.1f}x | {eig} |")
-    paired = statistics.median(ratios)
-    print(
-        f"\ndefault vs reference, paired over {args.rounds} rounds: median {paired:.2f}x "
-        f"(rounds {min(ratios):.2f}x .. {max(ratios):.2f}x)"
-    )
     if args.json:
-        payload = {
-            "machine": machine_info(),
-            "size": args.size,
-            "results": results,
-            "paired_default_speedup": {"median": paired, "rounds": ratios},
-        }
+        payload = {"machine": machine_info(), "size": args.size, "results": results}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
     return 0
