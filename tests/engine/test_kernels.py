@@ -95,6 +95,23 @@ def test_cpu_batches_run_in_chunks_with_the_same_result(
     torch.testing.assert_close(chunked, whole, atol=1e-6, rtol=1e-6)
 
 
+def test_engine_encode_and_decode_chunk_cpu_batches(
+    tiny_model: Callable[..., AdaINModel], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    engine = tiny_model().inference_engine(dtype=torch.float32)
+    images = torch.rand(5, 3, 48, 40)
+    calls: list[int] = []
+    with torch.inference_mode():
+        feats, decoded = engine.encode(images), engine.decode(engine.encode(images))
+        monkeypatch.setattr(kernels, "CPU_CHUNK_BYTES", 2 * 48 * 40 * engine.first_width * 4)  # 2, 2, 1
+        encode = engine._encode
+        monkeypatch.setattr(engine, "_encode", lambda x: calls.append(x.shape[0]) or encode(x))
+        chunked = engine.encode(images)
+        assert calls == [2, 2, 1] and engine.batch_chunk(48 * 40) == 2
+        torch.testing.assert_close(chunked, feats, atol=1e-6, rtol=1e-6)
+        torch.testing.assert_close(engine.decode(feats), decoded, atol=1e-6, rtol=1e-6)
+
+
 @pytest.mark.parametrize("shape", [(2, 16, 8, 12), (1, 5, 7, 9), (1, 3, 6, 11)], ids=["even", "odd", "odd-width"])
 @pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
 @pytest.mark.parametrize("ceil", [False, True], ids=["floor", "ceil"])
