@@ -35,6 +35,33 @@ def test_multi_level_equals_the_composition_of_single_levels(family: MultiLevelM
     torch.testing.assert_close(out, step, atol=2e-5, rtol=0)
 
 
+@pytest.mark.parametrize("transform", ["adain", "wct"])
+def test_per_element_styles_equal_one_call_per_element(family: MultiLevelModel, transform: str) -> None:
+    # run_cascade(assignment=...) (dataset batches: each image its own style) against one call each.
+    from adain_nst import pipeline
+
+    cascade = family.cascade(transform, ["relu4_1", "relu2_1"])
+    contents = torch.rand(3, 3, 40, 48)
+    styles = [torch.rand(1, 3, 32, 32), torch.rand(1, 3, 36, 28)]  # different sizes: not stackable
+    feats = pipeline.encode_styles(cascade, styles, dtype=torch.float32, backend="engine")
+    alphas = dict.fromkeys(cascade.levels, 0.9)
+    assignment = [1, 0, 1]
+    with torch.inference_mode():
+        batch = pipeline.run_cascade(
+            cascade, contents, feats, [1.0], alphas, dtype=torch.float32, backend="engine", assignment=assignment
+        )
+        for b, j in enumerate(assignment):
+            one = {lvl: [feats[lvl][j]] for lvl in cascade.levels}
+            single = pipeline.run_cascade(
+                cascade, contents[b : b + 1], one, [1.0], alphas, dtype=torch.float32, backend="engine"
+            )
+            torch.testing.assert_close(batch[b : b + 1], single, atol=1e-5, rtol=0)
+        with pytest.raises(InputError, match="assignment names 2 styles for a batch of 3"):
+            pipeline.run_cascade(
+                cascade, contents, feats, [1.0], alphas, dtype=torch.float32, backend="engine", assignment=[0, 1]
+            )
+
+
 @pytest.mark.parametrize("transform", ["adain", "wct", "efdm"])
 def test_engine_equals_reference_and_forward(family: MultiLevelModel, transform: str) -> None:
     content, style = torch.rand(2, 3, 37, 45), torch.rand(1, 3, 32, 32)
