@@ -178,7 +178,7 @@ BUNDLED_FILES: dict[str, FileRecord] = {
         12_973_816,
     ),
     "d4-adain": FileRecord(
-        "cd16x/d4-adain.safetensors", "66954a5aa7e0ad1f3b6d7e618dce03a9234a655d3547e590bdd4a8e01149a483", 440_966
+        "cd16x/d4-adain.safetensors", "64919938dbb4d4b77790a8c42f133df2352c6ada88d976bfe196834a8d0a29e0", 440_966
     ),
 }
 
@@ -236,7 +236,7 @@ _CD16X_ENCODER = FileRecord(
     "encoder.safetensors", "1a26e52222118891b5c6500c59179b0b6f6a7ae058390cbf330a7bed56f8965b", 881_032
 )
 CD16X_ADAIN_DECODER = FileRecord(
-    "decoder.safetensors", "8bd6052f40463128b24e32e9543d4fd6673299c9a0be9887c715c1e48c8202e6", 880_316
+    "decoder.safetensors", "353e8dc347461135b6146fb9518eb59435ad176c3a4fc4529a882ba5b714b5e0", 880_316
 )
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -325,7 +325,7 @@ REGISTRY: dict[str, ModelSpec] = {
                 SourceFile(
                     "decoder.safetensors",
                     "weights/cd16x-adain/decoder.safetensors",
-                    "674b4a21aaf7f517f3b40823707e24f0baacecf921e30e6c3109db628d2ce442",
+                    "bbf4131f75bdc614007385c238a663cb5892db92563cc03933258fc26627633a",
                     880_396,
                 ),
             ),
