@@ -188,7 +188,7 @@ def retained_heap() -> Iterator[bool]:
     heap is returned to the OS (``malloc_trim``). Nested and concurrent blocks share one
     setting; yields whether it is active.
     """
-    global _heap_depth
+    global _heap_depth, _heap_steady
     libc = _glibc_malloc()
     if libc is None:
         yield False
@@ -203,7 +203,7 @@ def retained_heap() -> Iterator[bool]:
         with _heap_lock:
             _heap_depth -= 1
             if _heap_depth == 0 and not _heap_kept_for_good:
-                _set_steady(libc)
+                _heap_steady = _set_steady(libc)  # the block leaves the steady setting in force
                 libc.malloc_trim(0)
 
 
