@@ -29,6 +29,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--lr", type=float, default=d.lr)
     p.add_argument("--lr-decay", type=float, default=d.lr_decay, help="lr / (1 + lr_decay * step)")
     p.add_argument("--style-weight", type=float, default=d.style_weight)
+    p.add_argument(
+        "--style-layer-weights",
+        type=_weights,
+        help="one factor per style layer, relu1_1 first, comma-separated (e.g. 100,10,3,1; default: all 1)",
+    )
     p.add_argument("--content-weight", type=float, default=d.content_weight)
     p.add_argument("--size", type=int, default=d.size, help="shorter side after resizing, px")
     p.add_argument("--crop", type=int, default=d.crop, help="random square crop, px")
@@ -45,6 +50,13 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory")
     return p
+
+
+def _weights(text: str) -> tuple[float, ...]:
+    try:
+        return tuple(float(w) for w in text.split(","))
+    except ValueError:
+        raise argparse.ArgumentTypeError(f"expected comma-separated numbers such as 100,10,3,1, got {text!r}") from None
 
 
 def run(args: argparse.Namespace) -> int:
@@ -71,6 +83,7 @@ def run(args: argparse.Namespace) -> int:
         cache_images=not args.no_cache,
         dtype=args.dtype,
         loss_encoder=args.loss_encoder,
+        style_layer_weights=args.style_layer_weights,
     )
     result = train(config, resume=args.resume)
     last = result.last

@@ -42,21 +42,27 @@ def adain_content_loss(output_feat: Tensor, target_feat: Tensor) -> Tensor:
     return F.mse_loss(output_feat, target_feat)
 
 
-def moment_style_loss(output_feats: Sequence[Tensor], style_feats: Sequence[Tensor]) -> Tensor:
+def moment_style_loss(
+    output_feats: Sequence[Tensor], style_feats: Sequence[Tensor], weights: Sequence[float] | None = None
+) -> Tensor:
     """Sum over layers of MSE(mean) + MSE(std) of the per-channel statistics (scalar tensor).
 
     ``output_feats[i]`` and ``style_feats[i]`` are ``(B, C_i, H, W)`` and ``(B or 1, C_i, H', W')``
-    features of the same layer; spatial sizes may differ.
+    features of the same layer; spatial sizes may differ. ``weights`` (one per layer, >= 0)
+    scale each layer's term; ``None`` weighs them all 1 (the paper).
     """
     if len(output_feats) != len(style_feats) or not output_feats:
         raise InputError(
             f"need one style feature map per output feature map, got {len(output_feats)} and {len(style_feats)}"
         )
+    if weights is not None and len(weights) != len(output_feats):
+        raise InputError(f"need one style layer weight per layer ({len(output_feats)}), got {len(weights)}")
     loss = output_feats[0].new_zeros(())
-    for o, s in zip(output_feats, style_feats, strict=True):
+    for i, (o, s) in enumerate(zip(output_feats, style_feats, strict=True)):
         om, os_ = calc_mean_std(o)
         sm, ss = calc_mean_std(s)
-        loss = loss + F.mse_loss(om, sm.expand_as(om)) + F.mse_loss(os_, ss.expand_as(os_))
+        term = F.mse_loss(om, sm.expand_as(om)) + F.mse_loss(os_, ss.expand_as(os_))
+        loss = loss + (term if weights is None else weights[i] * term)
     return loss
 
 

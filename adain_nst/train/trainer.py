@@ -64,6 +64,7 @@ RUN_FIELDS = (
     "seed",
     "dtype",
     "loss_encoder",
+    "style_layer_weights",
 )
 """Options that define a run's numbers: a resumed run keeps the recorded values."""
 
@@ -80,6 +81,10 @@ class TrainConfig:
     ``loss_encoder``: the network of the style loss (a checkpoint file or a bundled encoder's
     registry name such as ``"vgg19-imagenet"``); ``None`` is ``encoder`` itself, as in the
     paper. The content loss is always taken by ``encoder``, whose features the AdaIN target is.
+    ``style_layer_weights``: one factor (>= 0) per style layer, relu1_1 first (four for a relu4_1
+    decoder); ``None`` weighs every layer 1, as in the paper. On a 0..255-scale loss network
+    such as the ImageNet VGG-19 the relu4_1 term is ~90 % of the plain sum, so the colours and
+    fine texture of the shallow layers barely count without them.
     """
 
     content_dir: str
@@ -105,8 +110,11 @@ class TrainConfig:
     final_relu: bool | None = None
     dtype: str | None = None
     loss_encoder: str | None = None
+    style_layer_weights: tuple[float, ...] | None = None
 
     def __post_init__(self) -> None:
+        if self.style_layer_weights is not None:
+            self.style_layer_weights = tuple(float(w) for w in self.style_layer_weights)
         if isinstance(self.dtype, torch.dtype):
             self.dtype = runtime.dtype_name(self.dtype)
         if self.amp:
@@ -125,6 +133,9 @@ class TrainConfig:
             v = getattr(self, name)
             if not (v >= 0 and math.isfinite(v)):
                 raise InputError(f"{name} must be finite and >= 0, got {v}")
+        weights = self.style_layer_weights
+        if weights is not None and (not weights or not all(w >= 0 and math.isfinite(w) for w in weights)):
+            raise InputError(f"style_layer_weights must be finite numbers >= 0, one per style layer, got {weights}")
         if self.crop > self.size:
             raise InputError(f"crop ({self.crop}) must not exceed size ({self.size})")
         if self.crop % 8:
@@ -210,6 +221,12 @@ class DecoderTrainer:
         self.config = dataclasses.replace(config, dtype=runtime.dtype_name(self.dtype), amp=False)
         self.level = decoder.level
         self.style_layers = style_layers_for(self.level)
+        weights = config.style_layer_weights
+        if weights is not None and len(weights) != len(self.style_layers):
+            raise InputError(
+                f"style_layer_weights has {len(weights)} entries; a {self.level} decoder's style layers are "
+                f"{', '.join(self.style_layers)}: give one weight each"
+            )
         (loss_encoder or encoder).check_layers(self.style_layers)
         encoder.check_layers([self.level])
         if encoder.channels[self.level] != decoder.in_channels:
@@ -263,7 +280,9 @@ class DecoderTrainer:
             g_level = g_feats[self.level] if judge is self.encoder else self.encoder(image, (self.level,))[self.level]
         # Statistics in float32: the std of low-precision features loses too much.
         loss_c = adain_content_loss(g_level.float(), target.float())
-        loss_s = moment_style_loss([g_feats[k].float() for k in layers], [s_feats[k].float() for k in layers])
+        loss_s = moment_style_loss(
+            [g_feats[k].float() for k in layers], [s_feats[k].float() for k in layers], cfg.style_layer_weights
+        )
         loss = cfg.content_weight * loss_c + cfg.style_weight * loss_s
         if not torch.isfinite(loss):
             raise FloatingPointError(f"loss became {loss.item()} at step {self.step}; lower the lr or style weight")
@@ -368,6 +387,8 @@ def resumed_config(
             if name not in recorded:
                 continue
             old, new = recorded[name], getattr(config, name)
+            if isinstance(old, list):  # JSON and the checkpoint keep tuples as lists
+                old = tuple(old)
         if new not in (old, defaults[name]):
             conflicts.append(f"{name}={new!r} (recorded: {old!r})")
         kept[name] = old

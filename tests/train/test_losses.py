@@ -30,6 +30,19 @@ def test_style_loss_matches_a_loop_over_layers_and_channels() -> None:
     assert float(moment_style_loss(outs, outs)) == 0.0
 
 
+def test_layer_weights_scale_each_term() -> None:
+    outs = [torch.randn(2, c, 8, 7, dtype=torch.float64) for c in (3, 5, 2)]
+    styles = [torch.randn(1, c, 6, 9, dtype=torch.float64) for c in (3, 5, 2)]
+    terms = [moment_style_loss([o], [s]) for o, s in zip(outs, styles, strict=True)]
+    weights = (100.0, 0.0, 3.0)
+    torch.testing.assert_close(
+        moment_style_loss(outs, styles, weights), sum(w * t for w, t in zip(weights, terms, strict=True))
+    )
+    torch.testing.assert_close(moment_style_loss(outs, styles, (1.0, 1.0, 1.0)), moment_style_loss(outs, styles))
+    with pytest.raises(InputError, match="one style layer weight per layer"):
+        moment_style_loss(outs, styles, (1.0, 2.0))
+
+
 def test_a_single_style_broadcasts_over_the_batch() -> None:
     outs = [torch.randn(3, 4, 6, 6)]
     style = [torch.randn(1, 4, 5, 5)]

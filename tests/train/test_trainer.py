@@ -220,6 +220,33 @@ def test_a_separate_loss_encoder_takes_the_style_loss(data: dict[str, Path]) -> 
         train(make_config(data, "judged", iters=6, loss_encoder=str(data["encoder"])), progress=False, resume=True)
 
 
+def test_style_layer_weights_weigh_the_style_loss(data: dict[str, Path]) -> None:
+    weights = (50.0, 0.0, 2.0, 1.0)
+    trainer = build_trainer(make_config(data, "weighted", iters=2, style_layer_weights=[50, 0, 2, 1]))
+    assert trainer.config.style_layer_weights == weights  # a list from JSON or the CLI becomes a tuple
+    torch.manual_seed(0)
+    c, s = torch.rand(2, 3, 32, 32), torch.rand(2, 3, 32, 32)
+    with torch.no_grad():
+        t = adaptive_instance_norm(
+            trainer.encoder(c, ("relu4_1",))["relu4_1"], trainer.encoder(s, ("relu4_1",))["relu4_1"]
+        )
+        g, gs = trainer.encoder(trainer.decoder(t), STYLE_LAYERS), trainer.encoder(s, STYLE_LAYERS)
+        terms = [moment_style_loss([g[k]], [gs[k]]).item() for k in STYLE_LAYERS]
+    got = trainer.train_step(c, s)
+    assert got.style == pytest.approx(sum(w * v for w, v in zip(weights, terms, strict=True)), rel=1e-5)
+    assert got.style != pytest.approx(sum(terms), rel=1e-3)
+    with pytest.raises(InputError, match="relu4_1 decoder's style layers are relu1_1, relu2_1, relu3_1, relu4_1"):
+        build_trainer(make_config(data, "short", style_layer_weights=(1.0, 2.0)))
+    with pytest.raises(InputError, match="style_layer_weights must be finite"):
+        make_config(data, "negative", style_layer_weights=(1.0, -1.0, 1.0, 1.0)).validate()
+    result = train(make_config(data, "kept", iters=2, style_layer_weights=weights), progress=False)
+    assert load_checkpoint(result.out / "checkpoint.pt")["config"]["style_layer_weights"] == weights
+    again = train(make_config(data, "kept", iters=3, style_layer_weights=weights), progress=False, resume=True)
+    assert again.step == 3  # the recorded weights (a list in JSON) equal the ones passed again
+    with pytest.raises(InputError, match="style_layer_weights"):  # a resumed run keeps them
+        train(make_config(data, "kept", iters=4, style_layer_weights=(1, 1, 1, 1)), progress=False, resume=True)
+
+
 def test_loss_encoder_by_bundled_name(data: dict[str, Path]) -> None:
     encoder = load_encoder("vgg19-imagenet", "relu2_1")
     assert encoder.config.variant == "caffe" and encoder.config.last_layer == "relu2_1"
