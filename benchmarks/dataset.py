@@ -4,7 +4,8 @@
 
 On a tree of ``--contents`` photos (from ``$ADAIN_NST_TEST_DATA/data/train/content``, copied into
 two sub-folders of a temporary SRC) and ``--styles`` paintings (``data/train/style``), one style
-per image, the default look, float32, PNG outputs:
+per image, the default look, float32 (``--dtype auto``: bf16 where native, on both sides), PNG
+outputs:
 
 * **loop**: ``adain_nst.stylize(content, style, content_size=S, style_size=S)`` then
   ``save_image``, one image at a time, the style encoded every call (how bethgelab's
@@ -63,10 +64,13 @@ def _files(dst: Path) -> dict[str, bytes]:
     }
 
 
-def _cli(src: Path, dst: Path, styles: Path, size: int, batch: int, workers: int) -> list[str]:
+def _cli(
+    src: Path, dst: Path, styles: Path, size: int, batch: int, workers: int, dtype: str | None = None
+) -> list[str]:
     return ["-m", "adain_nst", "stylize-dataset", str(src), str(dst), "--styles", str(styles),
             "--content-size", str(size), "--style-size", str(size), "--batch-size", str(batch),
-            "--workers", str(workers), "--format", "png", "--json"]  # fmt: skip
+            "--workers", str(workers), "--format", "png", "--json",
+            *(["--dtype", dtype] if dtype else [])]  # fmt: skip
 
 
 def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
@@ -75,19 +79,19 @@ def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def _loop(src: Path, styles: Path, dst: Path, size: int) -> float:
+def _loop(src: Path, styles: Path, dst: Path, size: int, dtype: str | None = None) -> float:
     """The one-at-a-time way, in a fresh process like the others (model loading included)."""
     code = f"""
 import sys
 from pathlib import Path
 import adain_nst
 from adain_nst.dataset.plan import assign_styles
-src, styles, dst, size = Path({str(src)!r}), Path({str(styles)!r}), Path({str(dst)!r}), {size}
+src, styles, dst, size, dtype = Path({str(src)!r}), Path({str(styles)!r}), Path({str(dst)!r}), {size}, {dtype!r}
 style_files = sorted(p for p in styles.rglob('*') if p.is_file())
 for p in sorted(q for q in src.rglob('*') if q.is_file()):
     rel = p.relative_to(src).as_posix()
     style = style_files[assign_styles(0, rel, len(style_files), 1)[0]]
-    out = adain_nst.stylize(str(p), str(style), content_size=size, style_size=size)
+    out = adain_nst.stylize(str(p), str(style), content_size=size, style_size=size, dtype=dtype)
     adain_nst.save_image(out, (dst / rel).with_suffix('.png'))
 """
     return _timed([sys.executable, "-c", code])
@@ -113,6 +117,9 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--sizes", type=int, nargs="+", default=[256, 512])
     p.add_argument("--batch-size", type=int, default=8)
     p.add_argument("--workers", type=int, default=1)
+    p.add_argument("--dtype", choices=["float32", "auto"], default="float32",
+                   help="precision of every run, the loop's included (auto: bf16 on a CPU with native bf16)")
+    p.add_argument("--skip-checks", action="store_true", help="throughput only (no identity checks)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/dataset"))
     args = p.parse_args(argv)
     shared = Path(os.environ.get("ADAIN_NST_TEST_DATA", "../shared"))
@@ -129,9 +136,9 @@ def main(argv: list[str] | None = None) -> int:
                 q.read_bytes()
         for k, size in enumerate(args.sizes):
             runs = {
-                "loop (stylize one image at a time)": lambda d, s=size: _loop(src, styles, d, s),
+                "loop (stylize one image at a time)": lambda d, s=size: _loop(src, styles, d, s, args.dtype),
                 "ours, 1 process": lambda d, s=size: _timed(
-                    [sys.executable, *_cli(src, d, styles, s, args.batch_size, args.workers)]
+                    [sys.executable, *_cli(src, d, styles, s, args.batch_size, args.workers, args.dtype)]
                 ),
                 "ours, 2 processes (torchrun)": lambda d, s=size: _timed(
                     [
@@ -141,7 +148,7 @@ def main(argv: list[str] | None = None) -> int:
                         "--standalone",
                         "--nproc-per-node",
                         "2",
-                        *_cli(src, d, styles, s, args.batch_size, 0),
+                        *_cli(src, d, styles, s, args.batch_size, 0, args.dtype),
                     ]
                 ),
             }
@@ -153,7 +160,7 @@ def main(argv: list[str] | None = None) -> int:
             for name, s in seconds.items():
                 rows.append({"size": size, "method": name, "seconds": round(s, 2), "images_per_s": round(n / s, 3),
                              "x_loop": round(base / s, 2)})  # fmt: skip
-            if k == 0:
+            if k == 0 and not args.skip_checks:
                 checks["2 processes == 1 process (throughput tree)"] = _files(root / f"run-{size}-2") == _files(
                     root / f"run-{size}-1"
                 )
@@ -176,16 +183,18 @@ def main(argv: list[str] | None = None) -> int:
                     len([f for f in reference if f.endswith(".png")]) == n_check
                     and len(reference["manifest.jsonl"].splitlines()) == n_check
                 )
-    result = {"machine": machine_info(), "images": n, "check_images": n_check, "styles": args.styles,
-              "batch_size": args.batch_size, "workers": args.workers, "rows": rows, "checks": checks}  # fmt: skip
+    result = {"machine": machine_info(), "dtype": args.dtype, "images": n, "check_images": n_check,
+              "styles": args.styles, "batch_size": args.batch_size, "workers": args.workers, "rows": rows,
+              "checks": checks}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dataset.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
+    precision = "float32" if args.dtype == "float32" else "dtype='auto' on every side (the loop's stylize too)"
     lines = [
-        f"Throughput: {n} contents x 1 style each ({args.styles} styles), default look, float32, PNG out; batch "
+        f"Throughput: {n} contents x 1 style each ({args.styles} styles), default look, {precision}, PNG out; batch "
         f"{args.batch_size}, {args.workers} worker(s); wall time of a fresh process (start-up and model loading "
-        f"included). Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}. Identity checks: {n_check} "
-        f"contents x {args.styles} styles.",
+        f"included). Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}. Identity checks: "
+        + ("not run (`--skip-checks`)." if args.skip_checks else f"{n_check} contents x {args.styles} styles."),
         "",
         "| size | method | s | images/s | x loop |",
         "| ---: | --- | ---: | ---: | ---: |",
