@@ -40,3 +40,21 @@ def test_cli_train_runs(data: dict[str, Path], capsys: pytest.CaptureFixture[str
     assert main(args) == 0
     assert "step 3/3" in capsys.readouterr().out
     assert (out / "decoder.safetensors").exists()
+
+
+def test_cli_style_layer_weights(data: dict[str, Path], capsys: pytest.CaptureFixture[str]) -> None:
+    def args(out: str, weights: str) -> list[str]:
+        return ["train", "--content-dir", str(data["content"]), "--style-dir", str(data["style"]),
+                "--encoder", str(data["encoder"]), "--out", str(data["root"] / out), "--iters", "1",
+                "--batch-size", "2", "--size", "40", "--crop", "32", "--style-layer-weights", weights]  # fmt: skip
+
+    out = data["root"] / "weighted"
+    assert main(args("weighted", "100,10,3,1")) == 0
+    recorded = torch.load(out / "checkpoint.pt", weights_only=True)["config"]["style_layer_weights"]
+    assert tuple(recorded) == (100.0, 10.0, 3.0, 1.0)
+    capsys.readouterr()
+    with pytest.raises(SystemExit) as exc:
+        main(args("bad", "100,ten"))
+    assert exc.value.code == 2 and "comma-separated numbers" in capsys.readouterr().err
+    assert main(args("short", "1,2")) == 2
+    assert "give one weight each" in capsys.readouterr().err
