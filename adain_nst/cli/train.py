@@ -47,6 +47,11 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     )
     p.add_argument("--amp", action="store_true", help="deprecated: --dtype float16 (CUDA only)")
     p.add_argument("--checkpoint-every", type=int, default=d.checkpoint_every)
+    p.add_argument(
+        "--snapshot-every",
+        type=int,
+        help="also export the decoder every N steps as decoder-step{N}.safetensors (snapshots to average)",
+    )
     p.add_argument("--resume", action="store_true", help="continue from OUT/checkpoint.pt")
     p.add_argument("--no-cache", action="store_true", help="do not keep decoded images in memory")
     return p
@@ -84,6 +89,7 @@ def run(args: argparse.Namespace) -> int:
         dtype=args.dtype,
         loss_encoder=args.loss_encoder,
         style_layer_weights=args.style_layer_weights,
+        snapshot_every=args.snapshot_every,
     )
     result = train(config, resume=args.resume)
     last = result.last

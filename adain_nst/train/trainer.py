@@ -85,6 +85,8 @@ class TrainConfig:
     decoder); ``None`` weighs every layer 1, as in the paper. On a 0..255-scale loss network
     such as the ImageNet VGG-19 the relu4_1 term is ~90 % of the plain sum, so the colours and
     fine texture of the shallow layers barely count without them.
+    ``snapshot_every``: also export the decoder every that many steps as
+    ``decoder-step{N}.safetensors`` (snapshots to average, ``weights/average_decoders.py``).
     """
 
     content_dir: str
@@ -111,6 +113,7 @@ class TrainConfig:
     dtype: str | None = None
     loss_encoder: str | None = None
     style_layer_weights: tuple[float, ...] | None = None
+    snapshot_every: int | None = None
 
     def __post_init__(self) -> None:
         if self.style_layer_weights is not None:
@@ -126,8 +129,8 @@ class TrainConfig:
 
     def validate(self) -> None:
         """Raise :class:`InputError` for an option out of range (before any file is read)."""
-        for name in ("iters", "batch_size", "size", "crop", "checkpoint_every", "log_every"):
-            if getattr(self, name) < 1:
+        for name in ("iters", "batch_size", "size", "crop", "checkpoint_every", "log_every", "snapshot_every"):
+            if getattr(self, name) is not None and getattr(self, name) < 1:
                 raise InputError(f"{name} must be >= 1, got {getattr(self, name)}")
         for name in ("lr", "style_weight", "content_weight", "lr_decay"):
             v = getattr(self, name)
@@ -475,6 +478,15 @@ def load_encoder(name_or_path: str, last_layer: str) -> VGGEncoder:
     return VGGEncoder.from_checkpoint(name_or_path, last_layer=last_layer)
 
 
+def _export(trainer: DecoderTrainer, path: Path) -> None:
+    meta = {
+        "step": str(trainer.step),
+        "train_dtype": trainer.dtype_name,
+        ENCODER_FINGERPRINT: trainer.encoder_fingerprint,
+    }
+    export_decoder(trainer.decoder, path, meta)
+
+
 def train(
     config: TrainConfig,
     *,
@@ -538,13 +550,10 @@ def train(
                 log.flush()
             if trainer.step % config.checkpoint_every == 0 or trainer.step == stop:
                 save_checkpoint(trainer, ckpt)
+            if config.snapshot_every and trainer.step % config.snapshot_every == 0:
+                _export(trainer, out / f"decoder-step{trainer.step}.safetensors")
     if trainer.step >= config.iters:
-        meta = {
-            "step": str(trainer.step),
-            "train_dtype": trainer.dtype_name,
-            ENCODER_FINGERPRINT: trainer.encoder_fingerprint,
-        }
-        export_decoder(trainer.decoder, out / DECODER_NAME, meta)
+        _export(trainer, out / DECODER_NAME)
     skipped = contents.skipped + styles.skipped
     if skipped:
         warnings.warn(f"{skipped} unreadable training image(s) were skipped", stacklevel=2)

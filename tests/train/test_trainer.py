@@ -247,6 +247,23 @@ def test_style_layer_weights_weigh_the_style_loss(data: dict[str, Path]) -> None
         train(make_config(data, "kept", iters=4, style_layer_weights=(1, 1, 1, 1)), progress=False, resume=True)
 
 
+def test_snapshots_are_the_decoder_at_their_step(data: dict[str, Path]) -> None:
+    snap = train(make_config(data, "snap", iters=4, snapshot_every=2), progress=False)
+    assert sorted(p.name for p in snap.out.glob("decoder-step*")) == [
+        "decoder-step2.safetensors",
+        "decoder-step4.safetensors",
+    ]
+    two = train(make_config(data, "two", iters=2), progress=False)  # the same run, stopped at step 2
+    a, b = (
+        Decoder.from_checkpoint(snap.out / "decoder-step2.safetensors"),
+        Decoder.from_checkpoint(two.out / "decoder.safetensors"),
+    )
+    for k, v in a.state_dict().items():
+        torch.testing.assert_close(v, b.state_dict()[k], rtol=0, atol=0)
+    with pytest.raises(InputError, match="snapshot_every must be >= 1"):
+        make_config(data, "x", snapshot_every=0).validate()
+
+
 def test_loss_encoder_by_bundled_name(data: dict[str, Path]) -> None:
     encoder = load_encoder("vgg19-imagenet", "relu2_1")
     assert encoder.config.variant == "caffe" and encoder.config.last_layer == "relu2_1"
