@@ -18,4 +18,4 @@ exec adain-nst train --content-dir ../shared/data/train/content --style-dir ../s
   --encoder ../shared/weights/cd16x/e4.pth --init-decoder runs/cd16x_lw/decoder-step1400.safetensors \
   --loss-encoder vgg19-imagenet --style-weight 2e-3 --style-layer-weights 300,30,3,1 --lr 5e-5 \
   --batch-size 8 --crop 192 --dtype bfloat16 \
-  --out runs/cd16x_p3 --iters "${ITERS:-20000}" --checkpoint-every 50 --seed 2 --resume "$@"
+  --out runs/cd16x_p3 --iters "${ITERS:-20000}" --checkpoint-every 50 --snapshot-every 200 --seed 2 --resume "$@"
