@@ -4,19 +4,10 @@
 # On the VGG-19's 0..255 features the plain sum is ~90 % relu4_1, so phase 1 matched the
 # painting's deep statistics but let the colours (relu1_1) drift; see docs/training.md.
 # A new run (seed 1: other crops than phase 1's first steps) from phase 1's decoder; rerun to
-# resume, raise ITERS to extend.
+# resume, raise ITERS to extend. Phase 2 stopped at step 1,400.
 cd "$(dirname "$0")/.."
-if [ ! -f runs/cd16x_vgg/decoder-step5150.safetensors ]; then
-  ITERS=5150 weights/train_cd16x_adain.sh  # resumes phase 1's checkpoint and exports its decoder
-  cp runs/cd16x_vgg/decoder.safetensors runs/cd16x_vgg/decoder-step5150.safetensors
-fi
-if [ ! -f runs/cd16x_lw/checkpoint.pt ] && [ -f weights/cd16x-adain/checkpoint-phase2.pt ]; then
-  mkdir -p runs/cd16x_lw
-  cp weights/cd16x-adain/checkpoint-phase2.pt runs/cd16x_lw/checkpoint.pt
-  cp weights/cd16x-adain/log-phase2.jsonl runs/cd16x_lw/log.jsonl
-fi
-exec adain-nst train --content-dir ../shared/data/train/content --style-dir ../shared/data/train/style \
-  --encoder ../shared/weights/cd16x/e4.pth --init-decoder runs/cd16x_vgg/decoder-step5150.safetensors \
-  --loss-encoder vgg19-imagenet --style-weight 2e-3 --style-layer-weights 100,10,3,1 --lr 1e-4 \
-  --batch-size 8 --crop 192 --dtype bfloat16 \
-  --out runs/cd16x_lw --iters "${ITERS:-20000}" --checkpoint-every 50 --seed 1 --resume "$@"
+. weights/_cd16x_adain_phases.sh
+decoder_at weights/train_cd16x_adain.sh 5150 runs/cd16x_vgg
+restore runs/cd16x_lw "-phase2"
+exec adain-nst train "${COMMON[@]}" --init-decoder runs/cd16x_vgg/decoder-step5150.safetensors \
+  --style-layer-weights 100,10,3,1 --lr 1e-4 --out runs/cd16x_lw --iters "${ITERS:-20000}" --seed 1 --resume "$@"

@@ -178,7 +178,7 @@ BUNDLED_FILES: dict[str, FileRecord] = {
         12_973_816,
     ),
     "d4-adain": FileRecord(
-        "cd16x/d4-adain.safetensors", "64919938dbb4d4b77790a8c42f133df2352c6ada88d976bfe196834a8d0a29e0", 440_966
+        "cd16x/d4-adain.safetensors", "f83bac858a692a961553cfc30d36d4b226be412827c5a250019c3c96c6adf0d5", 440_966
     ),
 }
 
@@ -236,7 +236,7 @@ _CD16X_ENCODER = FileRecord(
     "encoder.safetensors", "1a26e52222118891b5c6500c59179b0b6f6a7ae058390cbf330a7bed56f8965b", 881_032
 )
 CD16X_ADAIN_DECODER = FileRecord(
-    "decoder.safetensors", "353e8dc347461135b6146fb9518eb59435ad176c3a4fc4529a882ba5b714b5e0", 880_316
+    "decoder.safetensors", "b11e0930614a14561b891105a0d6477d5a7848934bf543aecd84c6cca6d4fd52", 880_316
 )
 
 REGISTRY: dict[str, ModelSpec] = {
@@ -325,8 +325,8 @@ REGISTRY: dict[str, ModelSpec] = {
                 SourceFile(
                     "decoder.safetensors",
                     "weights/cd16x-adain/decoder.safetensors",
-                    "bbf4131f75bdc614007385c238a663cb5892db92563cc03933258fc26627633a",
-                    880_396,
+                    "a4e05a2fc39b5826c4e0ea82b07fc89e1295c205d62b6f91067a30264ace2a32",
+                    880_388,
                 ),
             ),
         ),
