@@ -28,14 +28,12 @@ def average(paths: list[Path]) -> tuple[Decoder, list[str]]:
     if len(paths) < 2:
         sys.exit("give at least two decoder files to average")
     decoders = [Decoder.from_checkpoint(p) for p in paths]
-    first = decoders[0].state_dict()
-    for p, d in zip(paths[1:], decoders[1:], strict=True):
-        sd = d.state_dict()
+    states = [d.state_dict() for d in decoders]
+    first = states[0]
+    for p, sd in zip(paths[1:], states[1:], strict=True):
         if sd.keys() != first.keys() or any(sd[k].shape != first[k].shape for k in first):
             sys.exit(f"{p} is not the same architecture as {paths[0]}")
-    mean = {
-        k: (sum(d.state_dict()[k].double() for d in decoders) / len(decoders)).to(v.dtype) for k, v in first.items()
-    }
+    mean = {k: (sum(sd[k].double() for sd in states) / len(states)).to(v.dtype) for k, v in first.items()}
     out = decoders[0]
     out.load_state_dict(mean)
     steps = []

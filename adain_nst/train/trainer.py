@@ -390,7 +390,7 @@ def resumed_config(
             if name not in recorded:
                 continue
             old, new = recorded[name], getattr(config, name)
-            if isinstance(old, list):  # JSON and the checkpoint keep tuples as lists
+            if isinstance(old, list):  # a config read back from train_config.json has lists for tuples
                 old = tuple(old)
         if new not in (old, defaults[name]):
             conflicts.append(f"{name}={new!r} (recorded: {old!r})")
