@@ -40,6 +40,12 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
     p.add_argument("--style-size", type=int, metavar="PX", help="shorter side of the styles, px (default: as is)")
     p.add_argument("--batch-size", type=int, default=8, help="same-size images computed together (default 8)")
     p.add_argument("--workers", type=int, default=0, help="DataLoader processes decoding images (default 0)")
+    p.add_argument(
+        "--streams",
+        type=int,
+        metavar="K",
+        help="batches computed at once, sharing the threads (default: 2 on a CPU, 1 on a GPU)",
+    )
     p.add_argument("--format", choices=FORMATS, help="convert outputs to this format (default: keep each input's)")
     p.add_argument("--dtype", choices=DTYPE_CHOICES, help="precision (default float32; auto: bf16 where native)")
     p.add_argument("--device", default="cpu", help="cpu, cuda, cuda:N, mps or auto (default cpu)")
@@ -66,6 +72,7 @@ def run(args: argparse.Namespace) -> int:
         style_size=args.style_size,
         batch_size=args.batch_size,
         workers=args.workers,
+        streams=args.streams,
         fmt=args.format,
         dtype=args.dtype,
         device=args.device,

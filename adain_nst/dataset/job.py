@@ -29,6 +29,7 @@ def stylize_dataset(
     style_size: int | None = None,
     batch_size: int = 8,
     workers: int = 0,
+    streams: int | None = None,
     fmt: str | None = None,
     dtype: torch.dtype | str | None = None,
     device: str | torch.device | None = None,
@@ -51,6 +52,11 @@ def stylize_dataset(
             (``model`` by name, so the manifest can record it).
         batch_size: images of the same size computed together.
         workers: DataLoader worker processes decoding and resizing (0: in this process).
+        streams: batches computed at once by threads of this process, the intra-op threads
+            split among them (``None``: 2 on a CPU with 2 or more threads, else 1). On a CPU two
+            streams keep the cores busy through the steps that do not parallelise and the
+            decoding and writing that share them (AMD Zen 5, 2 cores, 256 px: 1.24x -> 1.43x a
+            one-image-at-a-time loop). Outputs do not depend on it.
         fmt: ``None`` keeps each input's format; ``"png"``, ``"jpg"``, ... converts (JPEG and
             WebP at quality 95).
         dtype, device: precision and device (``dtype="auto"``: bf16 where native; on CUDA
@@ -67,6 +73,8 @@ def stylize_dataset(
     if backend not in BACKENDS:
         raise InputError(f"backend must be one of {BACKENDS}, got {backend!r}")
     check_positive_int(workers, "workers", minimum=0)
+    if streams is not None:
+        check_positive_int(streams, "streams")
     dev = resolve_device(device)
     resolve_dtype(dtype, dev)  # an unusable precision is refused before any work
     job = plan_job(
@@ -90,7 +98,15 @@ def stylize_dataset(
         )
     created = init_distributed(dev)
     try:
-        return run_local(job, device=dev, dtype=dtype, workers=workers, progress=progress, retry_failed=retry_failed)
+        return run_local(
+            job,
+            device=dev,
+            dtype=dtype,
+            workers=workers,
+            streams=streams,
+            progress=progress,
+            retry_failed=retry_failed,
+        )
     finally:
         if created:
             torch.distributed.destroy_process_group()

@@ -8,10 +8,13 @@ computed by :func:`compute_batch`, so the outputs do not depend on where it ran.
 
 from __future__ import annotations
 
+import contextlib
 import os
 import sys
+import threading
 import time
-from collections.abc import Callable, Iterator, Sequence
+from collections import deque
+from collections.abc import Callable, Iterable, Iterator, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -177,21 +180,37 @@ class BatchLoader(torch.utils.data.Dataset):
 
 # -- computing -------------------------------------------------------------------------------------
 class StyleCache:
-    """Each style image encoded once, at every level of the cascade (features kept on the device)."""
+    """Each style image encoded once, at every level of the cascade (features kept on the device).
+
+    Safe to share between threads: a style two batches need at once is encoded by one of them.
+    """
 
     def __init__(self, root: Path, cascade: pipeline.Cascade, size: int | None, device: torch.device, dtype: Any):
         self.root, self.cascade, self.size, self.device, self.dtype = root, cascade, size, device, dtype
-        self._feats: dict[str, pipeline.StyleFeatures] = {}
+        self._feats: dict[str, Future[pipeline.StyleFeatures]] = {}
+        self._lock = threading.Lock()
 
     def get(self, rel: str) -> pipeline.StyleFeatures:
-        if rel not in self._feats:
-            x, _ = to_tensor(load_image(self.root / rel, size=self.size), f"style {rel}", size=self.size)
-            pipeline.check_min_side(self.cascade, *x.shape[-2:], f"style {rel}", "style_size", padded=False)
-            with torch.inference_mode():
-                self._feats[rel] = pipeline.encode_styles(
-                    self.cascade, [x.to(self.device)], dtype=self.dtype, backend="engine"
-                )
-        return self._feats[rel]
+        with self._lock:
+            entry = self._feats.get(rel)
+            mine = entry is None
+            if entry is None:
+                entry = self._feats[rel] = Future()
+        if mine:
+            try:
+                entry.set_result(self._encode(rel))
+            except BaseException as exc:
+                with self._lock:  # not cached: the next batch that needs it tries again
+                    del self._feats[rel]
+                entry.set_exception(exc)
+                raise
+        return entry.result()
+
+    def _encode(self, rel: str) -> pipeline.StyleFeatures:
+        x, _ = to_tensor(load_image(self.root / rel, size=self.size), f"style {rel}", size=self.size)
+        pipeline.check_min_side(self.cascade, *x.shape[-2:], f"style {rel}", "style_size", padded=False)
+        with torch.inference_mode():
+            return pipeline.encode_styles(self.cascade, [x.to(self.device)], dtype=self.dtype, backend="engine")
 
     def __len__(self) -> int:
         return len(self._feats)
@@ -267,6 +286,8 @@ class BatchWorker:
         self.model_name = o["model"] or DEFAULT_FAMILY
         self.cascade = self.model.cascade(o["transform"], o["levels"])
         self.styles = StyleCache(job.styles_dir, self.cascade, o["style_size"], self.device, self.dtype)
+        for pair in self.cascade.pairs:  # built now, not by two threads at once
+            pair.inference_engine(dtype=self.dtype)
 
     def run(
         self, batch: Batch, images: dict[str, Tensor], load_errors: dict[str, str], save: Callable[..., Any]
@@ -371,6 +392,7 @@ def run_local(
     workers: int,
     progress: bool | None,
     retry_failed: bool = False,
+    streams: int | None = None,
 ) -> DatasetResult:
     rank, world = dist_context()
     if rank == 0:
@@ -384,21 +406,13 @@ def run_local(
     mine = [b for b in shard(job.batches, rank, world) if b.number in todo]
     worker = BatchWorker(job, device=device, dtype=dtype)
     t0 = time.perf_counter()
-    computed = 0
     n_mine = sum(len(b.items) for b in mine)
     loader = torch.utils.data.DataLoader(
         BatchLoader(job.src, mine), batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None
     )
     bar = _progress(n_mine, 0, progress, f"stylize-dataset[{rank}]" if world > 1 else "stylize-dataset")
-    with journal.Journal(job.dst, f"rank{rank}") as log, ThreadPoolExecutor(1) as writer, bar:
-        queued: list[Future[dict[str, Any]] | dict[str, Any]] = []
-        for i, images, errors in loader:
-            queued = _drain(queued, log, keep=len(mine[i].items))
-            results = worker.run(mine[i], images, errors, writer.submit)
-            computed += sum(1 for r in results if not isinstance(r, dict))
-            queued.extend(results)
-            bar.update(len(mine[i].items))
-        _drain(queued, log, keep=0)
+    with journal.Journal(job.dst, f"rank{rank}") as log, bar:
+        computed = _run_batches(loader, mine, worker, log, bar, streams or default_streams(worker.device))
     seconds = time.perf_counter() - t0
     _barrier()
     failed: list[dict[str, Any]] = []
@@ -417,6 +431,90 @@ def run_local(
         rank,
         world,
     )
+
+
+Records = list[Future[dict[str, Any]] | dict[str, Any]]
+
+
+def _run_batches(
+    loader: Iterable[tuple[int, dict[str, Tensor], dict[str, str]]],
+    batches: Sequence[Batch],
+    worker: BatchWorker,
+    log: journal.Journal,
+    bar: Any,
+    streams: int,
+) -> int:
+    """Compute the loader's batches, ``streams`` at a time, and journal their records in batch order.
+
+    Writes run in a background thread. Returns the outputs computed. If a batch fails, what
+    finished before it is journaled (a rerun skips it) and the error propagates.
+    """
+    computed = 0
+    queued: Records = []
+    running: deque[tuple[int, Future[Records]]] = deque()
+    with (
+        ThreadPoolExecutor(1) as writer,
+        ThreadPoolExecutor(streams) as compute,
+        _threads_per_stream(streams, worker.device),
+    ):
+        try:
+            for i, images, errors in loader:
+                while len(running) >= streams:
+                    j, fut = running.popleft()
+                    results = fut.result()
+                    queued = _drain(queued, log, keep=len(batches[j].items))
+                    computed += sum(1 for r in results if not isinstance(r, dict))
+                    queued.extend(results)
+                    bar.update(len(batches[j].items))
+                running.append((i, compute.submit(worker.run, batches[i], images, errors, writer.submit)))
+            while running:
+                j, fut = running.popleft()
+                results = fut.result()
+                computed += sum(1 for r in results if not isinstance(r, dict))
+                queued.extend(results)
+                bar.update(len(batches[j].items))
+            _drain(queued, log, keep=0)
+        except BaseException:
+            _journal_finished(queued, [fut for _, fut in running], log)
+            raise
+    return computed
+
+
+def _journal_finished(queued: Records, running: Sequence[Future[Records]], log: journal.Journal) -> None:
+    """After a failure: journal every record whose write succeeded, in order; drop the rest."""
+    for fut in running:
+        if not fut.cancel():
+            try:
+                queued = [*queued, *fut.result()]
+            except BaseException:  # the batch that failed: its error propagates
+                break
+    for head in queued:
+        try:
+            log.write(head if isinstance(head, dict) else head.result())
+        except BaseException:  # a failed write is redone by the rerun
+            continue
+
+
+def default_streams(device: torch.device) -> int:
+    """Batches computed at once: two on a CPU with two or more threads, else one.
+
+    Two streams of half the threads each keep every core busy through the steps that do not
+    parallelise (padding, statistics, small late-level convs) and the decoding and writing
+    that share the cores; one stream of all threads waits at every step's barrier instead.
+    """
+    return 2 if device.type == "cpu" and torch.get_num_threads() >= 2 else 1
+
+
+@contextlib.contextmanager
+def _threads_per_stream(streams: int, device: torch.device) -> Iterator[None]:
+    """Split the intra-op threads among ``streams`` concurrent batches (CPU) for the block."""
+    before = torch.get_num_threads()
+    if streams > 1 and device.type == "cpu":
+        torch.set_num_threads(max(1, before // streams))
+    try:
+        yield
+    finally:
+        torch.set_num_threads(before)
 
 
 def _drain(

@@ -88,7 +88,36 @@ def max_pool2x2(x: Tensor, ceil_mode: bool = False) -> Tensor:
 
 def pad1(x: Tensor, mode: str) -> Tensor:
     """Pad by one pixel on every side: ``"reflect"`` or ``"zeros"``."""
-    return F.pad(x, (1, 1, 1, 1), mode="reflect") if mode == "reflect" else F.pad(x, (1, 1, 1, 1))
+    if mode != "reflect":
+        return F.pad(x, (1, 1, 1, 1))
+    h, w = x.shape[-2:]
+    if (
+        h * w >= _COPY_PAD_MIN
+        and min(h, w) >= 2
+        and x.device.type == "cpu"
+        and not x.requires_grad
+        and x.is_contiguous(memory_format=torch.channels_last)
+    ):
+        return _reflect_pad1_copy(x)
+    return F.pad(x, (1, 1, 1, 1), mode="reflect")
+
+
+# Channels-last maps of at least this many positions are reflect-padded by block copies
+# (:func:`_reflect_pad1_copy`): at 16 x 256 x 384 0.16 vs 0.30 ms, at 16 x 512^2 0.66 vs 0.86 ms
+# (one thread, AMD Zen 5); smaller, wider maps are faster through F.pad.
+_COPY_PAD_MIN = 1 << 16
+
+
+def _reflect_pad1_copy(x: Tensor) -> Tensor:
+    """``F.pad(x, (1, 1, 1, 1), mode="reflect")`` of a channels-last ``x`` as five block copies."""
+    n, c, h, w = x.shape
+    out = torch.empty((n, c, h + 2, w + 2), dtype=x.dtype, device=x.device, memory_format=torch.channels_last)
+    out[:, :, 1:-1, 1:-1] = x
+    out[:, :, 0, 1:-1] = x[:, :, 1]
+    out[:, :, -1, 1:-1] = x[:, :, -2]
+    out[:, :, :, 0] = out[:, :, :, 2]  # the corners come with the columns
+    out[:, :, :, -1] = out[:, :, :, -3]
+    return out
 
 
 def conv_winograd(x: Tensor, weight: Tensor, bias: Tensor | None, relu: bool, padding: str) -> Tensor:

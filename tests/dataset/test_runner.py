@@ -9,10 +9,12 @@ import signal
 import subprocess
 import sys
 import time
+from concurrent.futures import ThreadPoolExecutor
 from pathlib import Path
 
 import numpy as np
 import pytest
+import torch
 from PIL import Image
 
 from adain_nst import InputError, stylize_dataset
@@ -83,9 +85,13 @@ def test_every_output_manifest_and_error_log(tree: dict[str, Path]) -> None:
     assert not [p for p in dst.rglob("*.tmp")]
 
 
-def test_resume_after_a_crash_gives_identical_files(tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch) -> None:
+@pytest.mark.parametrize("streams", [1, 2])
+def test_resume_after_a_crash_gives_identical_files(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch, streams: int
+) -> None:
     want = _reference(tree)
     dst = tree["root"] / "crashed"
+    options = {**OPTIONS, "streams": streams}
     real_run, calls = runner.BatchWorker.run, []
 
     def crash_on_third(self, *args, **kwargs):
@@ -96,13 +102,13 @@ def test_resume_after_a_crash_gives_identical_files(tree: dict[str, Path], monke
 
     monkeypatch.setattr(runner.BatchWorker, "run", crash_on_third)
     with pytest.raises(RuntimeError, match="simulated crash"):
-        stylize_dataset(tree["src"], dst, tree["styles"], **OPTIONS)
+        stylize_dataset(tree["src"], dst, tree["styles"], **options)
     assert not (dst / "manifest.jsonl").exists()
     monkeypatch.setattr(runner.BatchWorker, "run", real_run)
-    result = stylize_dataset(tree["src"], dst, tree["styles"], **OPTIONS)
+    result = stylize_dataset(tree["src"], dst, tree["styles"], **options)
     assert result.outputs == 14 and 0 < result.skipped < 16 and result.computed < 14
     assert _files(dst) == want
-    again = stylize_dataset(tree["src"], dst, tree["styles"], **OPTIONS)
+    again = stylize_dataset(tree["src"], dst, tree["styles"], **options)
     assert again.computed == 0 and again.skipped == 16 and _files(dst) == want  # 14 outputs + 2 failed inputs
 
 
@@ -132,6 +138,42 @@ def test_workers_give_the_same_files(tree: dict[str, Path]) -> None:
     dst = tree["root"] / "workers"
     stylize_dataset(tree["src"], dst, tree["styles"], **{**OPTIONS, "workers": 2})
     assert _files(dst) == _reference(tree)
+
+
+@pytest.mark.parametrize("streams", [1, 3])
+def test_streams_give_the_same_files(tree: dict[str, Path], streams: int) -> None:
+    dst = tree["root"] / f"streams{streams}"
+    threads = torch.get_num_threads()
+    stylize_dataset(tree["src"], dst, tree["styles"], **{**OPTIONS, "streams": streams})
+    assert _files(dst) == _reference(tree)
+    assert torch.get_num_threads() == threads  # the split is undone
+    with pytest.raises(InputError, match="streams"):
+        stylize_dataset(tree["src"], dst, tree["styles"], **{**OPTIONS, "streams": 0})
+
+
+def test_style_cache_encodes_a_style_once_across_threads(
+    tree: dict[str, Path], monkeypatch: pytest.MonkeyPatch
+) -> None:
+    job = runner.plan_job(tree["src"], tree["root"] / "unused", tree["styles"], content_size=48, style_size=48)
+    cache = runner.BatchWorker(job, device="cpu", dtype=None).styles
+    encoded: list[str] = []
+    real = runner.StyleCache._encode
+
+    def slow_encode(self: runner.StyleCache, rel: str):
+        encoded.append(rel)
+        time.sleep(0.05)  # both threads ask while the first is still encoding
+        if rel == "style2.jpg" and encoded.count(rel) == 1:
+            raise OSError("disk hiccup")
+        return real(self, rel)
+
+    monkeypatch.setattr(runner.StyleCache, "_encode", slow_encode)
+    with ThreadPoolExecutor(4) as pool:
+        feats = list(pool.map(cache.get, ["style0.jpg"] * 4))
+    assert encoded == ["style0.jpg"] and all(f is feats[0] for f in feats)
+    with pytest.raises(OSError, match="hiccup"):
+        cache.get("style2.jpg")
+    assert cache.get("style2.jpg") is cache.get("style2.jpg")  # a failure is not cached
+    assert encoded == ["style0.jpg", "style2.jpg", "style2.jpg"] and len(cache) == 2
 
 
 def _cli(*args: str) -> list[str]:

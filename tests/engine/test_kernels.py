@@ -126,3 +126,17 @@ def test_max_pool2x2_equals_max_pool2d(shape: tuple[int, ...], channels_last: bo
     assert torch.equal(got.nan_to_num(0.0), want.nan_to_num(0.0))
     fmt = torch.channels_last if channels_last else torch.contiguous_format
     assert got.is_contiguous(memory_format=fmt)
+
+
+@pytest.mark.parametrize("shape", [(1, 16, 300, 260), (2, 3, 256, 257), (1, 4, 2, 40000)], ids=["wide", "odd", "flat"])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.bfloat16])
+def test_reflect_pad1_of_big_channels_last_maps_equals_f_pad(shape: tuple[int, ...], dtype: torch.dtype) -> None:
+    # Maps of at least _COPY_PAD_MIN positions take the block-copy route: it must be F.pad exactly.
+    x = torch.randn(shape).to(dtype).contiguous(memory_format=torch.channels_last)
+    assert shape[-2] * shape[-1] >= kernels._COPY_PAD_MIN
+    got = kernels.pad1(x, "reflect")
+    assert torch.equal(got, F.pad(x, (1, 1, 1, 1), mode="reflect"))
+    assert got.dtype == dtype and got.is_contiguous(memory_format=torch.channels_last)
+    small = x[..., :8, :8].contiguous(memory_format=torch.channels_last)  # F.pad's route
+    assert torch.equal(kernels.pad1(small, "reflect"), F.pad(small, (1, 1, 1, 1), mode="reflect"))
+    assert torch.equal(kernels.pad1(x, "zeros"), F.pad(x, (1, 1, 1, 1)))

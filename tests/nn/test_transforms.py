@@ -6,6 +6,7 @@ import pytest
 import torch
 
 from adain_nst import AdaIN, InputError, adaptive_instance_norm, calc_mean_std
+from adain_nst.nn import transforms
 from adain_nst.nn.transforms import EFDM, WCT, adain_affine, adain_target, efdm, transform_mix, wct
 
 
@@ -56,6 +57,22 @@ def test_fused_affine_equals_the_reference_mix(alpha: float) -> None:
     got = adain_affine(c.bfloat16(), styles, weights, alpha)
     assert got.dtype == torch.bfloat16
     torch.testing.assert_close(got.float(), expected, atol=0.1, rtol=0.02)
+
+
+@pytest.mark.parametrize(
+    "shape", [(1, 3, 8, 8), (2, 32, 40, 48), (1, 16, 300, 257)], ids=["tiny", "chunked", "chunked+rest"]
+)
+@pytest.mark.parametrize("channels_last", [False, True], ids=["nchw", "nhwc"])
+def test_fused_statistics_match_float64_on_every_route(shape: tuple[int, ...], channels_last: bool) -> None:
+    # ReLU-like features (mean of the order of the std), as the chunked sums are built for.
+    x = torch.randn(shape).relu() + 0.1
+    if channels_last:
+        x = x.contiguous(memory_format=torch.channels_last)
+    var, mean = transforms._var_mean(x)
+    ref_var, ref_mean = torch.var_mean(x.double().flatten(2), dim=2, correction=1)
+    assert var.shape == mean.shape == (shape[0], shape[1], 1, 1) and var.dtype == torch.float32
+    torch.testing.assert_close(mean.double().flatten(), ref_mean.flatten(), rtol=1e-6, atol=0)
+    torch.testing.assert_close(var.double().flatten(), ref_var.flatten(), rtol=1e-5, atol=0)
 
 
 def test_bad_feature_shapes_raise() -> None:
