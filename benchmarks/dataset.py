@@ -65,11 +65,12 @@ def _files(dst: Path) -> dict[str, bytes]:
 
 
 def _cli(
-    src: Path, dst: Path, styles: Path, size: int, batch: int, workers: int, dtype: str | None = None
+    src: Path, dst: Path, styles: Path, size: int, batch: int, workers: int, dtype: str | None = None,
+    device: str = "cpu",
 ) -> list[str]:
     return ["-m", "adain_nst", "stylize-dataset", str(src), str(dst), "--styles", str(styles),
             "--content-size", str(size), "--style-size", str(size), "--batch-size", str(batch),
-            "--workers", str(workers), "--format", "png", "--json",
+            "--workers", str(workers), "--format", "png", "--json", "--device", device,
             *(["--dtype", dtype] if dtype else [])]  # fmt: skip
 
 
@@ -79,7 +80,7 @@ def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
     return time.perf_counter() - t0
 
 
-def _loop(src: Path, styles: Path, dst: Path, size: int, dtype: str | None = None) -> float:
+def _loop(src: Path, styles: Path, dst: Path, size: int, dtype: str | None = None, device: str = "cpu") -> float:
     """The one-at-a-time way, in a fresh process like the others (model loading included)."""
     code = f"""
 import sys
@@ -87,14 +88,21 @@ from pathlib import Path
 import adain_nst
 from adain_nst.dataset.plan import assign_styles
 src, styles, dst, size, dtype = Path({str(src)!r}), Path({str(styles)!r}), Path({str(dst)!r}), {size}, {dtype!r}
+device = {device!r}
 style_files = sorted(p for p in styles.rglob('*') if p.is_file())
 for p in sorted(q for q in src.rglob('*') if q.is_file()):
     rel = p.relative_to(src).as_posix()
     style = style_files[assign_styles(0, rel, len(style_files), 1)[0]]
-    out = adain_nst.stylize(str(p), str(style), content_size=size, style_size=size, dtype=dtype)
+    out = adain_nst.stylize(str(p), str(style), content_size=size, style_size=size, dtype=dtype, device=device)
     adain_nst.save_image(out, (dst / rel).with_suffix('.png'))
 """
     return _timed([sys.executable, "-c", code])
+
+
+def _gpu_count() -> int:
+    import torch
+
+    return torch.cuda.device_count()
 
 
 def _killed_then_resumed(cmd: list[str], dst: Path) -> None:
@@ -119,9 +127,12 @@ def main(argv: list[str] | None = None) -> int:
     p.add_argument("--workers", type=int, default=1)
     p.add_argument("--dtype", choices=["float32", "auto"], default="float32",
                    help="precision of every run, the loop's included (auto: bf16 on a CPU with native bf16)")
+    p.add_argument("--device", default="cpu", help="cpu or cuda (every run; torchrun: one process per GPU)")
     p.add_argument("--skip-checks", action="store_true", help="throughput only (no identity checks)")
     p.add_argument("--out", type=Path, default=Path("benchmarks/results/dataset"))
     args = p.parse_args(argv)
+    if args.device != "cpu" and not args.skip_checks:
+        p.error("the identity checks run on the CPU; pass --skip-checks with --device")
     shared = Path(os.environ.get("ADAIN_NST_TEST_DATA", "../shared"))
     rows: list[dict[str, object]] = []
     checks: dict[str, bool] = {}
@@ -134,24 +145,29 @@ def main(argv: list[str] | None = None) -> int:
         for q in [*src.rglob("*"), *styles.rglob("*")]:  # into the page cache before any timed run
             if q.is_file():
                 q.read_bytes()
+        # On CPU two processes share the cores; on CUDA each process needs a GPU of its own.
+        procs = 2 if args.device == "cpu" else _gpu_count()
         for k, size in enumerate(args.sizes):
             runs = {
-                "loop (stylize one image at a time)": lambda d, s=size: _loop(src, styles, d, s, args.dtype),
-                "ours, 1 process": lambda d, s=size: _timed(
-                    [sys.executable, *_cli(src, d, styles, s, args.batch_size, args.workers, args.dtype)]
+                "loop (stylize one image at a time)": lambda d, s=size: _loop(
+                    src, styles, d, s, args.dtype, args.device
                 ),
-                "ours, 2 processes (torchrun)": lambda d, s=size: _timed(
+                "ours, 1 process": lambda d, s=size: _timed(
+                    [sys.executable, *_cli(src, d, styles, s, args.batch_size, args.workers, args.dtype, args.device)]
+                ),
+            }
+            if procs >= 2:
+                runs[f"ours, {procs} processes (torchrun)"] = lambda d, s=size: _timed(
                     [
                         sys.executable,
                         "-m",
                         "torch.distributed.run",
                         "--standalone",
                         "--nproc-per-node",
-                        "2",
-                        *_cli(src, d, styles, s, args.batch_size, 0, args.dtype),
+                        str(procs),
+                        *_cli(src, d, styles, s, args.batch_size, 0, args.dtype, args.device),
                     ]
-                ),
-            }
+                )
             seconds: dict[str, float] = {}
             for name, run in runs.items():
                 seconds[name] = run(root / f"run-{size}-{len(seconds)}")
@@ -183,9 +199,9 @@ def main(argv: list[str] | None = None) -> int:
                     len([f for f in reference if f.endswith(".png")]) == n_check
                     and len(reference["manifest.jsonl"].splitlines()) == n_check
                 )
-    result = {"machine": machine_info(), "dtype": args.dtype, "images": n, "check_images": n_check,
-              "styles": args.styles, "batch_size": args.batch_size, "workers": args.workers, "rows": rows,
-              "checks": checks}  # fmt: skip
+    result = {"machine": machine_info(), "device": args.device, "dtype": args.dtype, "images": n,
+              "check_images": n_check, "styles": args.styles, "batch_size": args.batch_size,
+              "workers": args.workers, "rows": rows, "checks": checks}  # fmt: skip
     args.out.mkdir(parents=True, exist_ok=True)
     (args.out / "dataset.json").write_text(json.dumps(result, indent=2) + "\n")
     m = result["machine"]
@@ -193,7 +209,8 @@ def main(argv: list[str] | None = None) -> int:
     lines = [
         f"Throughput: {n} contents x 1 style each ({args.styles} styles), default look, {precision}, PNG out; batch "
         f"{args.batch_size}, {args.workers} worker(s); wall time of a fresh process (start-up and model loading "
-        f"included). Machine: {m.get('cpu', '?')}, torch {m.get('torch', '?')}. Identity checks: "
+        f"included). Machine: {m.get('cpu', '?')}, {m.get('gpu') or 'no GPU'}, device {args.device}, torch "
+        f"{m.get('torch', '?')}. Identity checks: "
         + ("not run (`--skip-checks`)." if args.skip_checks else f"{n_check} contents x {args.styles} styles."),
         "",
         "| size | method | s | images/s | x loop |",

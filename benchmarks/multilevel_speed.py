@@ -24,7 +24,7 @@ import torch
 
 import adain_nst
 from adain_nst import AdaINModel, Decoder, DecoderConfig, EncoderConfig, VGGEncoder
-from adain_nst.bench.measure import machine_info, measure
+from adain_nst.bench.measure import machine_info, measure, sync
 from adain_nst.nn import transforms
 from adain_nst.nn.reference import ReferenceAdaIN
 
@@ -36,15 +36,17 @@ def main(argv: list[str] | None = None) -> int:
     parser = argparse.ArgumentParser(description=__doc__.split("\n\n")[0])
     parser.add_argument("--size", type=int, default=512, help="content and style side, px (default 512)")
     parser.add_argument("--threads", type=int, default=None, help="torch threads (default: torch's)")
+    parser.add_argument("--device", default="cpu", help="cpu or cuda (default cpu)")
     parser.add_argument("--json", help="write the results here")
     args = parser.parse_args(argv)
     if args.threads:
         torch.set_num_threads(args.threads)
     torch.manual_seed(0)
-    device = torch.device("cpu")
-    content, style = torch.rand(1, 3, args.size, args.size), torch.rand(1, 3, args.size, args.size)
-    family = adain_nst.load_model("cd16x")
-    full = AdaINModel(VGGEncoder(EncoderConfig()), Decoder(DecoderConfig())).eval()
+    device = torch.device(args.device)
+    content = torch.rand(1, 3, args.size, args.size).to(device)
+    style = torch.rand(1, 3, args.size, args.size).to(device)
+    family = adain_nst.load_model("cd16x", device=device)
+    full = AdaINModel(VGGEncoder(EncoderConfig()), Decoder(DecoderConfig())).eval().to(device)
     reference = ReferenceAdaIN(full.encoder, full.decoder)
     cases: dict[str, Any] = {"reference (pytorch-AdaIN full VGG-19)": lambda: reference(content, style)}
     cases["single level cd16x (relu4_1, our decoder)"] = lambda: family.stylize(content, style, levels=["relu4_1"])
@@ -67,8 +69,10 @@ def main(argv: list[str] | None = None) -> int:
         original = transforms.wct_matrix
 
         def timed(*a: Any, **k: Any) -> Any:
+            sync(device)
             t0 = time.perf_counter()
             out = original(*a, **k)
+            sync(device)
             spent.append(time.perf_counter() - t0)
             return out
 
@@ -79,8 +83,10 @@ def main(argv: list[str] | None = None) -> int:
                 totals, eig = [], []
                 for _ in range(3):
                     spent.clear()
+                    sync(device)
                     t0 = time.perf_counter()
                     family.stylize(content, style, transform="wct", levels=levels)
+                    sync(device)
                     totals.append(time.perf_counter() - t0)
                     eig.append(sum(spent))
                 results[label]["eigh_s"] = statistics.median(eig)
@@ -88,14 +94,15 @@ def main(argv: list[str] | None = None) -> int:
         finally:
             transforms.wct_matrix = original
     ref = results["reference (pytorch-AdaIN full VGG-19)"]["median_s"]
-    print(f"\n{args.size}x{args.size}, float32, style encoded every call; {machine_info()['cpu']}")
+    where = machine_info()["gpu"] if device.type == "cuda" else machine_info()["cpu"]
+    print(f"\n{args.size}x{args.size}, float32, style encoded every call, {device.type}; {where}")
     print("| case | median ms | speed-up vs reference | eigendecompositions |")
     print("| --- | ---: | ---: | --- |")
     for label, r in results.items():
         eig = f"{r['eigh_s'] * 1e3:.1f} ms ({r['eigh_share']:.0%})" if "eigh_s" in r else ""
         print(f"| {label} | {r['median_s'] * 1e3:.1f} | {ref / r['median_s']:.1f}x | {eig} |")
     if args.json:
-        payload = {"machine": machine_info(), "size": args.size, "results": results}
+        payload = {"machine": machine_info(), "device": str(device), "size": args.size, "results": results}
         with open(args.json, "w", encoding="utf-8") as f:
             json.dump(payload, f, indent=2)
     return 0

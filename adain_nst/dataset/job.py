@@ -11,7 +11,7 @@ from .._checks import check_positive_int
 from ..engine.runtime import resolve_device, resolve_dtype
 from ..errors import InputError
 from .ray_backend import run_ray
-from .runner import BACKENDS, DatasetResult, init_distributed, plan_job, run_local
+from .runner import BACKENDS, DatasetResult, init_distributed, plan_job, rank_device, run_local
 
 
 def stylize_dataset(
@@ -75,7 +75,7 @@ def stylize_dataset(
     check_positive_int(workers, "workers", minimum=0)
     if streams is not None:
         check_positive_int(streams, "streams")
-    dev = resolve_device(device)
+    dev = rank_device(resolve_device(device))
     resolve_dtype(dtype, dev)  # an unusable precision is refused before any work
     job = plan_job(
         src,

@@ -14,7 +14,7 @@ import sys
 import threading
 import time
 from collections import deque
-from collections.abc import Callable, Iterable, Iterator, Sequence
+from collections.abc import Callable, Iterable, Iterator, Mapping, Sequence
 from concurrent.futures import Future, ThreadPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -233,7 +233,8 @@ def compute_batch(
     names = sorted({it.style for it in items})
     per_style = [styles.get(n) for n in names]
     feats = {lvl: [f[lvl][0] for f in per_style] for lvl in cascade.levels}
-    content = torch.stack([images[it.content] for it in items]).to(device)
+    # Each image to the device first: from the loader's pinned memory that copy is asynchronous.
+    content = torch.stack([images[it.content].to(device, non_blocking=True) for it in items])
     alphas = dict.fromkeys(cascade.levels, alpha)
     with torch.inference_mode():
         out = pipeline.run_cascade(
@@ -334,10 +335,21 @@ def dist_context() -> tuple[int, int]:
     return int(os.environ.get("RANK", 0)), int(os.environ.get("WORLD_SIZE", 1))
 
 
+def rank_device(device: torch.device, env: Mapping[str, str] | None = None) -> torch.device:
+    """This rank's device: under torchrun a bare ``"cuda"`` is ``cuda:LOCAL_RANK`` (one GPU per
+    rank, as NCCL needs); an explicit index, the CPU and a single process are kept as given."""
+    env = os.environ if env is None else env
+    if device.type == "cuda" and device.index is None and int(env.get("WORLD_SIZE", 1)) > 1:
+        return torch.device("cuda", int(env.get("LOCAL_RANK", 0)))
+    return device
+
+
 def init_distributed(device: torch.device) -> bool:
     """Join torchrun's process group (gloo on CPU, NCCL on CUDA); ``True`` if this call created it."""
     if int(os.environ.get("WORLD_SIZE", 1)) <= 1 or torch.distributed.is_initialized():
         return False
+    if device.type == "cuda":
+        torch.cuda.set_device(device)  # NCCL's collectives run on the current device
     torch.distributed.init_process_group("nccl" if device.type == "cuda" else "gloo")
     return True
 
@@ -408,7 +420,11 @@ def run_local(
     t0 = time.perf_counter()
     n_mine = sum(len(b.items) for b in mine)
     loader = torch.utils.data.DataLoader(
-        BatchLoader(job.src, mine), batch_size=None, num_workers=workers, prefetch_factor=2 if workers else None
+        BatchLoader(job.src, mine),
+        batch_size=None,
+        num_workers=workers,
+        prefetch_factor=2 if workers else None,
+        pin_memory=device.type == "cuda",  # page-locked batches copy to the GPU asynchronously
     )
     bar = _progress(n_mine, 0, progress, f"stylize-dataset[{rank}]" if world > 1 else "stylize-dataset")
     with journal.Journal(job.dst, f"rank{rank}") as log, bar:
@@ -549,6 +565,7 @@ __all__ = [
     "load_content",
     "pending_batches",
     "plan_job",
+    "rank_device",
     "resume_state",
     "run_local",
     "write_output",

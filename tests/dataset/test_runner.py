@@ -233,3 +233,11 @@ def test_ray_backend_gives_the_same_files(tree: dict[str, Path]) -> None:
     result = stylize_dataset(tree["src"], dst, tree["styles"], **OPTIONS, backend="ray")
     assert result.outputs == 14
     assert _files(dst) == want
+
+
+def test_each_torchrun_rank_gets_its_own_gpu() -> None:
+    ranks = {"WORLD_SIZE": "4", "LOCAL_RANK": "2"}
+    assert runner.rank_device(torch.device("cuda"), ranks) == torch.device("cuda", 2)
+    assert runner.rank_device(torch.device("cuda", 0), ranks) == torch.device("cuda", 0)  # asked for: kept
+    assert runner.rank_device(torch.device("cpu"), ranks) == torch.device("cpu")
+    assert runner.rank_device(torch.device("cuda"), {"WORLD_SIZE": "1"}) == torch.device("cuda")
