@@ -53,7 +53,8 @@ def stylize_dataset(
         batch_size: images of the same size computed together.
         workers: DataLoader worker processes decoding and resizing (0: in this process).
         streams: batches computed at once by threads of this process, the intra-op threads
-            split among them (``None``: 2 on a CPU with 2 or more threads, else 1). On a CPU two
+            split among them (``None``: 2 on a CPU with 2 or more threads for images of up to
+            1 MP, else 1). On a CPU two
             streams keep the cores busy through the steps that do not parallelise and the
             decoding and writing that share them (AMD Zen 5, 2 cores, 256 px: 1.24x -> 1.43x the
             throughput of a one-image-at-a-time loop). Outputs do not depend on it.

@@ -241,3 +241,13 @@ def test_each_torchrun_rank_gets_its_own_gpu() -> None:
     assert runner.rank_device(torch.device("cuda", 0), ranks) == torch.device("cuda", 0)  # asked for: kept
     assert runner.rank_device(torch.device("cpu"), ranks) == torch.device("cpu")
     assert runner.rank_device(torch.device("cuda"), {"WORLD_SIZE": "1"}) == torch.device("cuda")
+
+
+def test_two_streams_by_default_only_for_small_images_on_a_cpu_with_threads(monkeypatch: pytest.MonkeyPatch) -> None:
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 4)
+    cpu = torch.device("cpu")
+    assert runner.default_streams(cpu, 256 * 384) == 2
+    assert runner.default_streams(cpu, runner.TWO_STREAMS_MAX_PIXELS + 1) == 1  # memory: one at a time
+    assert runner.default_streams(torch.device("cuda"), 256 * 384) == 1
+    monkeypatch.setattr(torch, "get_num_threads", lambda: 1)  # a torchrun rank
+    assert runner.default_streams(cpu, 256 * 384) == 1
