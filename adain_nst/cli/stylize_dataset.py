@@ -44,7 +44,7 @@ def add_parser(sub: Any) -> argparse.ArgumentParser:
         "--streams",
         type=int,
         metavar="K",
-        help="batches computed at once, sharing the threads (default: 2 on a CPU, 1 on a GPU)",
+        help="batches computed at once, sharing the threads (default: 2 on a CPU for images up to 1 MP, else 1)",
     )
     p.add_argument("--format", choices=FORMATS, help="convert outputs to this format (default: keep each input's)")
     p.add_argument("--dtype", choices=DTYPE_CHOICES, help="precision (default float32; auto: bf16 where native)")
