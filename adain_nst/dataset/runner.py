@@ -469,6 +469,18 @@ def _run_batches(
     computed = 0
     queued: Records = []
     running: deque[tuple[int, Future[Records]]] = deque()
+
+    def settle(keep: int) -> None:
+        """Take finished batches in order until ``keep`` are running; journal the writes done."""
+        nonlocal computed, queued
+        while len(running) > keep:
+            j, fut = running.popleft()
+            results = fut.result()
+            queued = _drain(queued, log, keep=len(batches[j].items))  # bounds the writes in flight
+            computed += sum(1 for r in results if not isinstance(r, dict))
+            queued.extend(results)
+            bar.update(len(batches[j].items))
+
     with (
         ThreadPoolExecutor(1) as writer,
         ThreadPoolExecutor(streams) as compute,
@@ -476,20 +488,9 @@ def _run_batches(
     ):
         try:
             for i, images, errors in loader:
-                while len(running) >= streams:
-                    j, fut = running.popleft()
-                    results = fut.result()
-                    queued = _drain(queued, log, keep=len(batches[j].items))
-                    computed += sum(1 for r in results if not isinstance(r, dict))
-                    queued.extend(results)
-                    bar.update(len(batches[j].items))
+                settle(keep=streams - 1)
                 running.append((i, compute.submit(worker.run, batches[i], images, errors, writer.submit)))
-            while running:
-                j, fut = running.popleft()
-                results = fut.result()
-                computed += sum(1 for r in results if not isinstance(r, dict))
-                queued.extend(results)
-                bar.update(len(batches[j].items))
+            settle(keep=0)
             _drain(queued, log, keep=0)
         except BaseException:
             _journal_finished(queued, [fut for _, fut in running], log)
