@@ -249,3 +249,31 @@ def test_animated_gif_notice_is_one_stderr_line(files: dict[str, Path], capsys: 
     )
     err = capsys.readouterr().err.strip().splitlines()
     assert len(err) == 1 and err[0].startswith("warning: ") and "only the first is used" in err[0]
+
+
+def test_folder_job_encodes_each_style_once_with_the_outputs_of_single_pairs(
+    files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
+) -> None:
+    from adain_nst.cli import stylize as command
+
+    encoded: list[int] = []
+    real = command.encode_styles
+
+    def counting(cascade, styles, **kwargs):
+        encoded.append(len(styles))
+        return real(cascade, styles, **kwargs)
+
+    monkeypatch.setattr(command, "encode_styles", counting)
+    root, out = files["root"], files["root"] / "grid"
+    args = ["--style-size", "24", "--alpha", "0.8", *_model_args(files)]
+    assert main(["stylize", str(root / "contents"), str(root / "styles"), "-o", str(out), "--json", *args]) == 0
+    summary = json.loads(capsys.readouterr().out)
+    assert encoded == [1, 1, 1]  # three styles, each once for both contents
+    names = [f"c{c}_s{s}.png" for c in range(2) for s in range(3)]
+    assert [Path(o["output"]).name for o in summary["outputs"]] == names  # in the jobs' order
+    for c in range(2):
+        for s in range(3):
+            single = root / f"single_{c}_{s}.png"
+            pair = [str(root / "contents" / f"c{c}.png"), str(root / "styles" / f"s{s}.jpg")]
+            assert main(["stylize", *pair, "-o", str(single), *args]) == 0
+            assert (out / f"c{c}_s{s}.png").read_bytes() == single.read_bytes()
