@@ -215,6 +215,31 @@ def encode_styles(cascade: Cascade, styles: Sequence[Tensor], *, dtype: Any, bac
     return out
 
 
+def encode_style_images(
+    cascade: Cascade,
+    images: Sequence[ImageLike],
+    *,
+    size: int | None,
+    device: torch.device,
+    dtype: Any,
+    names: Sequence[str] | None = None,
+) -> StyleFeatures:
+    """Style images read as :func:`stylize` reads them (``size``: shorter side, px), checked and
+    encoded at every level of ``cascade`` with the engine: the features a call would compute.
+
+    For callers that reuse one style's features across many contents (folder and dataset jobs).
+    ``names`` label the images in error messages (default ``"style 0"``, ...).
+    """
+    tensors = []
+    for i, image in enumerate(images):
+        what = names[i] if names is not None else f"style {i}"
+        x = to_tensor(image, what, size=size)[0]
+        check_min_side(cascade, *x.shape[-2:], what, "style_size", padded=False)
+        tensors.append(x.to(device))
+    with torch.inference_mode():
+        return encode_styles(cascade, tensors, dtype=dtype, backend="engine")
+
+
 def as_style_features(cascade: Cascade, feats: Mapping[str, Sequence[Tensor]] | Sequence[Tensor]) -> StyleFeatures:
     """Validate precomputed features: a ``{level: [maps]}`` dict, or a list for a single level."""
     if not isinstance(feats, Mapping):
@@ -1093,6 +1118,7 @@ __all__ = [
     "check_region_alpha",
     "check_region_options",
     "check_style_feats",
+    "encode_style_images",
     "encode_styles",
     "estimate_memory",
     "is_out_of_memory",

@@ -15,17 +15,16 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
 
-import torch
 from tqdm.auto import tqdm
 
 from .._checks import check_alpha, check_positive_int, check_style_weights
 from ..color import COLOR_MODES, check_color_mode
 from ..engine.runtime import dtype_name, resolve_device, resolve_dtype
 from ..errors import InputError, MaskError
-from ..image import output_stems, save_image, to_tensor
+from ..image import output_stems, save_image
 from ..masks import format_label, load_masks, masks_from_labels, parse_label
 from ..nn.transforms import TRANSFORMS
-from ..pipeline import check_min_side, check_region_alpha, encode_styles
+from ..pipeline import check_region_alpha, encode_style_images
 from ..tiling import parse_memory
 from ._options import (
     EXIT_OK,
@@ -327,14 +326,13 @@ class StyleReuse:
         return self._feats
 
     def _encode(self, styles: list[Path | None]) -> Any:
-        size = self.options.get("style_size")
-        tensors = []
-        for i, path in enumerate(styles):
-            x = to_tensor(str(path), f"style {i}", size=size)[0]
-            check_min_side(self.cascade, *x.shape[-2:], f"style {i}", "style_size", padded=False)
-            tensors.append(x.to(self.model.device))
-        with torch.inference_mode():
-            return encode_styles(self.cascade, tensors, dtype=self.options.get("dtype"), backend="engine")
+        return encode_style_images(
+            self.cascade,
+            [str(p) for p in styles],
+            size=self.options.get("style_size"),
+            device=self.model.device,
+            dtype=self.options.get("dtype"),
+        )
 
 
 def _distinct(paths: list[Path]) -> list[Path]:

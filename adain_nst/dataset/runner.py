@@ -207,10 +207,14 @@ class StyleCache:
         return entry.result()
 
     def _encode(self, rel: str) -> pipeline.StyleFeatures:
-        x, _ = to_tensor(load_image(self.root / rel, size=self.size), f"style {rel}", size=self.size)
-        pipeline.check_min_side(self.cascade, *x.shape[-2:], f"style {rel}", "style_size", padded=False)
-        with torch.inference_mode():
-            return pipeline.encode_styles(self.cascade, [x.to(self.device)], dtype=self.dtype, backend="engine")
+        return pipeline.encode_style_images(
+            self.cascade,
+            [self.root / rel],
+            size=self.size,
+            device=self.device,
+            dtype=self.dtype,
+            names=[f"style {rel}"],
+        )
 
     def __len__(self) -> int:
         return len(self._feats)

@@ -254,16 +254,16 @@ def test_animated_gif_notice_is_one_stderr_line(files: dict[str, Path], capsys: 
 def test_folder_job_encodes_each_style_once_with_the_outputs_of_single_pairs(
     files: dict[str, Path], monkeypatch: pytest.MonkeyPatch, capsys: pytest.CaptureFixture[str]
 ) -> None:
-    from adain_nst.cli import stylize as command
+    from adain_nst import pipeline
 
     encoded: list[int] = []
-    real = command.encode_styles
+    real = pipeline.encode_styles
 
     def counting(cascade, styles, **kwargs):
         encoded.append(len(styles))
         return real(cascade, styles, **kwargs)
 
-    monkeypatch.setattr(command, "encode_styles", counting)
+    monkeypatch.setattr(pipeline, "encode_styles", counting)
     root, out = files["root"], files["root"] / "grid"
     args = ["--style-size", "24", "--alpha", "0.8", *_model_args(files)]
     assert main(["stylize", str(root / "contents"), str(root / "styles"), "-o", str(out), "--json", *args]) == 0
