@@ -31,6 +31,7 @@ import argparse
 import importlib.util
 import json
 import os
+import resource
 import shutil
 import signal
 import subprocess
@@ -74,13 +75,19 @@ def _cli(
             *(["--dtype", dtype] if dtype else [])]  # fmt: skip
 
 
-def _timed(cmd: list[str], env: dict[str, str] | None = None) -> float:
+def _timed(cmd: list[str], env: dict[str, str] | None = None) -> tuple[float, float]:
+    """Wall seconds of ``cmd``, and the CPU seconds (user + system) of it and its children."""
+    before = resource.getrusage(resource.RUSAGE_CHILDREN)
     t0 = time.perf_counter()
     subprocess.run(cmd, check=False, capture_output=True, env=env)
-    return time.perf_counter() - t0
+    wall = time.perf_counter() - t0
+    after = resource.getrusage(resource.RUSAGE_CHILDREN)
+    return wall, (after.ru_utime - before.ru_utime) + (after.ru_stime - before.ru_stime)
 
 
-def _loop(src: Path, styles: Path, dst: Path, size: int, dtype: str | None = None, device: str = "cpu") -> float:
+def _loop(
+    src: Path, styles: Path, dst: Path, size: int, dtype: str | None = None, device: str = "cpu"
+) -> tuple[float, float]:
     """The one-at-a-time way, in a fresh process like the others (model loading included)."""
     code = f"""
 import sys
@@ -169,13 +176,16 @@ def main(argv: list[str] | None = None) -> int:
                     ]
                 )
             seconds: dict[str, float] = {}
+            cpu: dict[str, float] = {}
             for name, run in runs.items():
-                seconds[name] = run(root / f"run-{size}-{len(seconds)}")
+                seconds[name], cpu[name] = run(root / f"run-{size}-{len(seconds)}")
                 print(f"{size} px  {name}: {n / seconds[name]:.2f} images/s", flush=True)
             base = seconds["loop (stylize one image at a time)"]
+            cores = os.cpu_count() or 1
             for name, s in seconds.items():
                 rows.append({"size": size, "method": name, "seconds": round(s, 2), "images_per_s": round(n / s, 3),
-                             "x_loop": round(base / s, 2)})  # fmt: skip
+                             "x_loop": round(base / s, 2), "cpu_s": round(cpu[name], 1),
+                             "cpu_use": round(cpu[name] / (s * cores), 2)})  # fmt: skip
             if k == 0 and not args.skip_checks:
                 checks["2 processes == 1 process (throughput tree)"] = _files(root / f"run-{size}-2") == _files(
                     root / f"run-{size}-1"
@@ -211,11 +221,17 @@ def main(argv: list[str] | None = None) -> int:
         f"{args.batch_size}, {args.workers} worker(s); wall time of a fresh process (start-up and model loading "
         f"included). Machine: {m.get('cpu', '?')}, {m.get('gpu') or 'no GPU'}, device {args.device}, torch "
         f"{m.get('torch', '?')}. Identity checks: "
-        + ("not run (`--skip-checks`)." if args.skip_checks else f"{n_check} contents x {args.styles} styles."),
+        + ("not run (`--skip-checks`)." if args.skip_checks else f"{n_check} contents x {args.styles} styles.")
+        + f" CPU s: user + system time of the run's processes; CPU use: of the {os.cpu_count()} logical CPUs"
+        " over the wall time.",
         "",
-        "| size | method | s | images/s | x loop |",
-        "| ---: | --- | ---: | ---: | ---: |",
-        *(f"| {r['size']} | {r['method']} | {r['seconds']} | {r['images_per_s']} | {r['x_loop']} |" for r in rows),
+        "| size | method | s | images/s | x loop | CPU s | CPU use |",
+        "| ---: | --- | ---: | ---: | ---: | ---: | ---: |",
+        *(
+            f"| {r['size']} | {r['method']} | {r['seconds']} | {r['images_per_s']} | {r['x_loop']} | {r['cpu_s']} "
+            f"| {r['cpu_use']:.0%} |"
+            for r in rows
+        ),
         "",
         *(f"- {name}: {'yes' if ok else '**no**'}" for name, ok in checks.items()),
     ]

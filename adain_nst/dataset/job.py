@@ -56,8 +56,8 @@ def stylize_dataset(
             split among them (``None``: 2 on a CPU with 2 or more threads for images of up to
             1 MP, else 1). On a CPU two
             streams keep the cores busy through the steps that do not parallelise and the
-            decoding and writing that share them (AMD Zen 5, 2 cores, 256 px: 1.24x -> 1.43x the
-            throughput of a one-image-at-a-time loop). Outputs do not depend on it.
+            decoding and writing that share them (AMD Zen 5, 2 cores, 256 px: 1.24x -> 1.38-1.43x
+            the throughput of a one-image-at-a-time loop). Outputs do not depend on it.
         fmt: ``None`` keeps each input's format; ``"png"``, ``"jpg"``, ... converts (JPEG and
             WebP at quality 95).
         dtype, device: precision and device (``dtype="auto"``: bf16 where native; on CUDA
