@@ -11,6 +11,7 @@ import json
 import os
 import sys
 import time
+from collections.abc import Sequence
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any
@@ -405,8 +406,10 @@ def execute(
     errors: dict[int, dict[str, Any]] = {}
     reuse = StyleReuse(model, options) if keep_going and StyleReuse.applies(options) else None
     # Style by style, so each style is encoded once and only one style's features are held.
-    first = _first_use(jobs)
-    order = sorted(range(len(jobs)), key=lambda i: first[tuple(jobs[i].styles)]) if reuse else range(len(jobs))
+    order: Sequence[int] = range(len(jobs))
+    if reuse is not None:
+        first = _first_use(jobs)
+        order = sorted(order, key=lambda i: first[tuple(jobs[i].styles)])
     t0 = time.perf_counter()
     for i in tqdm(order, desc="stylize", unit="img", disable=len(jobs) < 2 or as_json):
         job = jobs[i]

@@ -546,9 +546,7 @@ def _threads_per_stream(streams: int, device: torch.device) -> Iterator[None]:
         torch.set_num_threads(before)
 
 
-def _drain(
-    queued: list[Future[dict[str, Any]] | dict[str, Any]], log: journal.Journal, keep: int
-) -> list[Future[dict[str, Any]] | dict[str, Any]]:
+def _drain(queued: Records, log: journal.Journal, keep: int) -> Records:
     """Journal finished writes in order until at most ``keep`` are outstanding (bounds memory)."""
     while len(queued) > keep or (queued and (isinstance(queued[0], dict) or queued[0].done())):
         head = queued.pop(0)
